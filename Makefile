@@ -1,0 +1,30 @@
+# Set-up and the two everyday jobs. Needs only Python 3.11, pip and make.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_N ?= 24
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	touch $(STAMP)
+
+## The main job on bundled demo data: generate figures, mine the corpus, write the HTML report.
+demo: $(STAMP)
+	$(BIN)/panel2patch demo-data demo --n $(DEMO_N) --seed 0
+	$(BIN)/panel2patch mine quickstart
+	$(BIN)/panel2patch report out/quickstart/corpus out/quickstart/report.html
+	@echo "open out/quickstart/report.html in a browser"
+
+## The test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf demo out build dist *.egg-info

@@ -1,0 +1,155 @@
+"""Records that cross module boundaries: boxes, panels, markers, regions, figures.
+
+Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at
+the top-left corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name
+their parent panel by id. :meth:`Figure.to_json` / :meth:`Figure.from_json` are the corpus schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+def box_area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def box_center(box: Box) -> Point:
+    return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def as_box(values: Any) -> Box:
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return (x0, y0, x1, y1)
+
+
+@dataclass
+class Panel:
+    """One panel of a compound figure.
+
+    ``label`` is the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when none was read;
+    ``kind`` is ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared preamble,
+    which is repeated alone in ``preamble``.
+    """
+
+    id: str
+    box: Box
+    label: str | None = None
+    label_box: Box | None = None
+    kind: str = "unknown"
+    score: float = 1.0
+    subcaption: str | None = None
+    preamble: str | None = None
+    description: str | None = None
+    provenance: str = ""
+
+
+@dataclass
+class Marker:
+    """A visual pointer: ``kind`` is one of label/arrow/arrowhead/asterisk/box/inset/symbol.
+
+    ``tip`` is the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in
+    degrees, counter-clockwise from +x with y up (0 = right, 90 = up). ``text`` is a text label printed
+    next to the marker, if any.
+    """
+
+    id: str
+    kind: str
+    box: Box
+    panel_id: str | None = None
+    tip: Point | None = None
+    direction: float | None = None
+    text: str | None = None
+    score: float = 1.0
+
+
+@dataclass
+class Region:
+    """A marked area inside a panel, paired with the caption clauses that mention it."""
+
+    id: str
+    panel_id: str
+    box: Box
+    marker_ids: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    score: float = 1.0
+    provenance: str = ""
+
+
+@dataclass
+class FigureParse:
+    """What a figure parser returns: panels (with labels and kinds) and optional extras.
+
+    ``proposals`` are caption-grounded region boxes from parsers that can ground text (LVLMs); they
+    take part in dual-path fusion with the markers.
+    """
+
+    width: int
+    height: int
+    panels: list[Panel]
+    markers: list[Marker] = field(default_factory=list)
+    proposals: list[Region] = field(default_factory=list)
+
+
+@dataclass
+class Figure:
+    """One corpus sample: a figure, its caption and the mined hierarchy."""
+
+    id: str
+    width: int
+    height: int
+    caption: str
+    source: str = ""
+    panels: list[Panel] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)
+    components: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def panel(self, panel_id: str) -> Panel:
+        for p in self.panels:
+            if p.id == panel_id:
+                return p
+        raise KeyError(f"figure {self.id!r} has no panel {panel_id!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Figure:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"figure {data.get('id')!r}: corpus schema version {version!r}, this panel2patch "
+                f"reads version {SCHEMA_VERSION}; re-mine the corpus or install a matching release"
+            )
+        panels = [_panel(p) for p in data.get("panels", [])]
+        markers = [_marker(m) for m in data.get("markers", [])]
+        regions = [Region(**{**r, "box": as_box(r["box"])}) for r in data.get("regions", [])]
+        rest = {k: v for k, v in data.items() if k not in ("panels", "markers", "regions")}
+        return cls(**rest, panels=panels, markers=markers, regions=regions)
+
+
+def _panel(p: dict[str, Any]) -> Panel:
+    label_box = p.get("label_box")
+    return Panel(**{**p, "box": as_box(p["box"]), "label_box": as_box(label_box) if label_box else None})
+
+
+def _marker(m: dict[str, Any]) -> Marker:
+    tip = m.get("tip")
+    return Marker(**{**m, "box": as_box(m["box"]), "tip": tuple(tip) if tip else None})

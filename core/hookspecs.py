@@ -1,0 +1,161 @@
+"""Every hook panel2patch calls. The docstrings are the contract.
+
+Two families:
+
+* Registration hooks ``register_<kind>(register)`` are called once per process, when a registry of that
+  kind is first needed (on every rank of a distributed run). ``register(name, factory)`` adds a
+  component; ``factory(**args)`` is called with the recipe's ``args`` block and returns an instance of
+  the kind's base class (see :mod:`panel2patch.components`). Return nothing. A name already taken by
+  another plugin is an error that names both plugins.
+* Lifecycle hooks ``on_*`` are observers called on every rank; ``is_main`` tells whether the caller is
+  the main process (global rank 0). Their return values are ignored: control flow belongs to the
+  recipe's schedule, not to hooks.
+
+Implementations must not declare default values for hook arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .run import RunInfo
+
+hookspec = pluggy.HookspecMarker("panel2patch")
+hookimpl = pluggy.HookimplMarker("panel2patch")
+
+Register = Callable[[str, Callable[..., Any]], None]
+
+
+@hookspec(historic=True)
+def add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
+    """Add a domain's own hook specs: ``pluginmanager.add_hookspecs(MyDomainSpecs)``.
+
+    Called once, at start-up, for every plugin (including plugins registered later). Add a separate
+    spec class; never subclass the core specs.
+    """
+
+
+@hookspec
+def register_figure_parsers(register: Register) -> None:
+    """Register figure parsers: factories of :class:`~panel2patch.components.FigureParser`.
+
+    A parser turns one figure image into panel boxes with labels and kinds (and optionally markers
+    and caption-grounded region proposals), all in original-image pixels.
+    """
+
+
+@hookspec
+def register_marker_detectors(register: Register) -> None:
+    """Register marker detectors: factories of :class:`~panel2patch.components.MarkerDetector`.
+
+    A detector finds arrows, asterisks, boxes, insets and similar pointers in a figure, given its panels.
+    """
+
+
+@hookspec
+def register_caption_splitters(register: Register) -> None:
+    """Register caption splitters: factories of :class:`~panel2patch.components.CaptionSplitter`.
+
+    A splitter cuts a figure caption into a shared preamble and one sub-caption per panel label, and
+    extracts typed marker clauses ("arrows indicate ...").
+    """
+
+
+@hookspec
+def register_region_miners(register: Register) -> None:
+    """Register region miners: factories of :class:`~panel2patch.components.RegionMiner`.
+
+    A miner turns markers (and parser proposals) into regions paired with caption clauses.
+    """
+
+
+@hookspec
+def register_box_cleaners(register: Register) -> None:
+    """Register box cleaners: factories of :class:`~panel2patch.components.BoxCleaner`.
+
+    A cleaner takes a mined figure and returns it with some panels, markers or regions removed or
+    adjusted. Recipes list cleaners in the order they run.
+    """
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register corpus sources: factories of :class:`~panel2patch.components.Source`.
+
+    A source yields raw figures (id, image bytes, caption) for mining.
+    """
+
+
+@hookspec
+def register_writers(register: Register) -> None:
+    """Register corpus writers: factories of :class:`~panel2patch.components.Writer`."""
+
+
+@hookspec
+def register_model_loaders(register: Register) -> None:
+    """Register model loaders: factories of :class:`~panel2patch.components.ModelLoader`.
+
+    A loader builds the CLIP model, its image preprocessing and its tokenizer.
+    """
+
+
+@hookspec
+def register_levels(register: Register) -> None:
+    """Register granularity levels: factories of :class:`~panel2patch.components.GranularityLevel`.
+
+    A level (figure M, panel P, region R) says which samples it trains on and how its batches are made.
+    """
+
+
+@hookspec
+def register_aggregators(register: Register) -> None:
+    """Register aggregators: factories of :class:`~panel2patch.components.Aggregator`.
+
+    An aggregator pools child embeddings into one embedding per parent (inter-level message passing).
+    """
+
+
+@hookspec
+def register_loss_terms(register: Register) -> None:
+    """Register loss terms: factories of :class:`~panel2patch.components.LossTerm`."""
+
+
+@hookspec
+def register_schedules(register: Register) -> None:
+    """Register schedules: factories of :class:`~panel2patch.components.Schedule`.
+
+    A schedule decides which levels are active at each optimisation step.
+    """
+
+
+@hookspec
+def on_run_start(run: RunInfo, is_main: bool) -> None:
+    """A run (``mine``, ``train``, ``eval``) starts, after its recipe was resolved. Every rank."""
+
+
+@hookspec
+def on_run_end(run: RunInfo, summary: dict[str, Any], is_main: bool) -> None:
+    """A run finished without error; ``summary`` holds its counts. Every rank."""
+
+
+@hookspec
+def on_stage_start(run: RunInfo, stage: str, is_main: bool) -> None:
+    """A named stage of a run starts (for example ``"parse"``, ``"write"``, ``"epoch"``). Every rank."""
+
+
+@hookspec
+def on_stage_end(run: RunInfo, stage: str, summary: dict[str, Any], is_main: bool) -> None:
+    """A named stage ended; ``summary`` holds its counts. Every rank."""
+
+
+@hookspec
+def on_step_end(run: RunInfo, step: int, metrics: dict[str, float], is_main: bool) -> None:
+    """An optimisation step (or a mined figure, in ``mine``) completed. ``step`` counts from 1."""
+
+
+@hookspec
+def on_error(run: RunInfo, stage: str, error: BaseException, is_main: bool) -> None:
+    """An exception is about to end the run (or, in ``mine``, turn one figure into a reject)."""

@@ -1,0 +1,80 @@
+"""Decoding figure images safely into RGB, whatever mode, orientation or size they come in."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+from .errors import ImageDecodeError, ImageTooLargeError
+
+#: Default pixel limit (width x height); larger images are rejected as likely decompression bombs.
+MAX_PIXELS = 64_000_000
+
+_EXT_BY_FORMAT = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
+
+
+def open_image(data: bytes | str | Path, max_pixels: int = MAX_PIXELS):
+    """Decode ``data`` (bytes or a path) to an RGB ``PIL.Image`` with EXIF orientation applied.
+
+    Raises :class:`ImageDecodeError` for anything PIL cannot decode fully (empty, truncated, not an
+    image) and :class:`ImageTooLargeError` above ``max_pixels``. Alpha is composited on white; 16-bit,
+    CMYK, palette and grayscale images are converted.
+    """
+    from PIL import Image, ImageOps
+
+    raw = Path(data).read_bytes() if isinstance(data, (str, Path)) else data
+    if not raw:
+        raise ImageDecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageTooLargeError(f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
+            img.load()
+    except ImageTooLargeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(str(exc)) from None
+    except Exception as exc:  # PIL raises many types for bad data: report them as one
+        raise ImageDecodeError(f"cannot decode image: {type(exc).__name__}: {exc}") from None
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # a broken EXIF block must not lose the image
+        pass
+    return to_rgb(img)
+
+
+def to_rgb(img):
+    """RGB copy of any PIL image; transparency becomes white."""
+    from PIL import Image
+
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(arr.astype("uint8"), "L").convert("RGB")
+    if img.mode == "F":
+        return to_rgb(img.convert("I"))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def image_ext(data: bytes) -> str:
+    """File extension for encoded image bytes (``jpg``, ``png`` ...), ``bin`` when unknown."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return _EXT_BY_FORMAT.get(img.format or "", "bin")
+    except Exception:
+        return "bin"

@@ -1,0 +1,352 @@
+"""``panel2patch mine``: figures + captions -> figure/panel/region corpus.
+
+Every input item ends in exactly one place: the corpus or the rejects file (with a reason). Work is
+split deterministically: item ``i`` of the source belongs to mining shard ``i % n``; within a shard,
+items are grouped in chunks of ``chunk_size`` that the writer commits atomically, so a killed run
+restarted with the same command skips committed chunks and produces the same corpus.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from . import __version__
+from .components import CaptionSplit, SourceItem
+from .config import Recipe, build, load, validate
+from .data import Figure, Panel, box_center
+from .errors import ImageError, Panel2PatchError, RecipeError
+from .images import MAX_PIXELS, image_ext, open_image
+from .manager import plugin_manager
+from .run import RunInfo, launcher_rank
+
+TARGETS = ("panels", "markers", "regions")
+POSITION_WORDS = ("top", "bottom", "left", "right", "upper", "lower", "middle", "center", "centre")
+
+
+class Reject(Exception):
+    """One input item cannot become a corpus sample; ``reason`` is a short machine-readable tag."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+@dataclass
+class ChunkStats:
+    inputs: int = 0
+    figures: int = 0
+    counts: Counter = field(default_factory=Counter)
+    rejects: Counter = field(default_factory=Counter)
+    cleaners: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    seconds: Counter = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": self.inputs,
+            "figures": self.figures,
+            "counts": dict(self.counts),
+            "rejects": dict(self.rejects),
+            "cleaners": {k: dict(v) for k, v in self.cleaners.items()},
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+    def add(self, other: dict[str, Any]) -> None:
+        self.inputs += other["inputs"]
+        self.figures += other["figures"]
+        self.counts.update(other["counts"])
+        self.rejects.update(other["rejects"])
+        for name, removed in other["cleaners"].items():
+            self.cleaners[name].update(removed)
+        self.seconds.update(other["seconds"])
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n); None -> the launcher's RANK/WORLD_SIZE (or 0/1)."""
+    if spec is None:
+        return launcher_rank()
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise Panel2PatchError(f"--shard must look like 'i/n' (e.g. 0/4), got {spec!r}") from None
+    if not 0 <= i < n:
+        raise Panel2PatchError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
+
+
+def check_id(figure_id: str) -> None:
+    if not figure_id or not figure_id.strip():
+        raise Reject("missing_id", "empty figure id")
+    if "/" in figure_id or "\\" in figure_id or ".." in figure_id or any(ord(c) < 32 for c in figure_id):
+        raise Reject(
+            "unsafe_id",
+            f"figure id {figure_id!r} contains a path separator, '..' or a control character; "
+            "ids name figures, not paths",
+        )
+
+
+def assign_subcaptions(figure: Figure, split: CaptionSplit) -> None:
+    """Give each panel its sub-caption: by label, else by position word, else the whole caption for a
+    single-panel figure."""
+    segments = split.segments
+    for panel in figure.panels:
+        panel.preamble = split.preamble or None
+        if panel.label is not None and panel.label in segments:
+            panel.subcaption = split.subcaption(panel.label)
+    if len(figure.panels) == 1 and figure.panels[0].subcaption is None:
+        figure.panels[0].subcaption = figure.caption.strip()
+    unlabeled = [p for p in figure.panels if p.subcaption is None]
+    for word in (w for w in segments if w.lower() in POSITION_WORDS):
+        panel = _panel_at(unlabeled, word.lower())
+        if panel is not None:
+            panel.subcaption = split.subcaption(word)
+            unlabeled.remove(panel)
+
+
+def _panel_at(panels: list[Panel], word: str) -> Panel | None:
+    if not panels:
+        return None
+    key = {
+        "top": lambda p: box_center(p.box)[1], "upper": lambda p: box_center(p.box)[1],
+        "bottom": lambda p: -box_center(p.box)[1], "lower": lambda p: -box_center(p.box)[1],
+        "left": lambda p: box_center(p.box)[0], "right": lambda p: -box_center(p.box)[0],
+    }.get(word)
+    if key is None:
+        return None
+    return min(panels, key=key)
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "panel2patch": __version__}
+    for dist in ("torch", "torchvision", "pillow", "webdataset", "rapidocr-onnxruntime", "opencv-python", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class Miner:
+    """Runs the recipe's ``mine`` section over one shard of the source."""
+
+    def __init__(self, recipe: Recipe, shard: int = 0, num_shards: int = 1, limit: int | None = None) -> None:
+        self.recipe = recipe
+        self.section = recipe.section("mine")
+        self.shard, self.num_shards, self.limit = shard, num_shards, limit
+        self.chunk_size = int(self.section.get("chunk_size", 256))
+        self.max_pixels = int(self.section.get("max_pixels", MAX_PIXELS))
+        validate(recipe)
+        self.source = build(recipe, "mine.source")
+        self.parser = build(recipe, "mine.parser")
+        self.detector = build(recipe, "mine.markers")
+        self.splitter = build(recipe, "mine.splitter")
+        self.region_miner = build(recipe, "mine.regions")
+        self.cleaners = build(recipe, "mine.cleaners")
+        self.cleaner_names = [f"{i}:{c['name'] if isinstance(c, dict) else c}" for i, c in enumerate(self.section.get("cleaners") or [])]
+        self.writer = build(recipe, "mine.writer")
+        self.components = {
+            key: self.section[key] for key in ("parser", "markers", "splitter", "regions", "cleaners") if self.section.get(key)
+        }
+        self.hook = plugin_manager().hook
+        self.run = RunInfo("mine", recipe.config, str(getattr(self.writer, "out", "")), shard, num_shards)
+
+    # -- one figure -------------------------------------------------------------------------------
+    def mine_one(self, item: SourceItem, stats: ChunkStats) -> tuple[Figure, bytes, str]:
+        if item.error:
+            reason, _, detail = item.error.partition(": ")
+            raise Reject(reason, detail or item.error)
+        check_id(item.id)
+        if not isinstance(item.caption, str) or not item.caption.strip():
+            raise Reject("missing_caption", "the figure has no caption text")
+        t0 = time.perf_counter()
+        image = open_image(item.image, self.max_pixels)
+        t1 = time.perf_counter()
+        parse = self._call("parser", self.parser.parse, image, item.caption)
+        t2 = time.perf_counter()
+        figure = Figure(
+            id=item.id, width=image.width, height=image.height, caption=item.caption.strip(),
+            source=item.origin, panels=parse.panels, markers=list(parse.markers), components=self.components,
+        )
+        if self.detector is not None:
+            figure.markers += self._call("markers", self.detector.detect, image, figure.panels)
+        for n, marker in enumerate(figure.markers):
+            marker.id = marker.id or f"m{n}"
+        t3 = time.perf_counter()
+        labels = [p.label for p in figure.panels if p.label]
+        split = self._call("splitter", self.splitter.split, figure.caption, labels or None)
+        assign_subcaptions(figure, split)
+        if self.region_miner is not None:
+            figure.regions = self._call("regions", self.region_miner.mine, figure, split, parse.proposals)
+        for name, cleaner in zip(self.cleaner_names, self.cleaners):
+            before = {t: len(getattr(figure, t)) for t in TARGETS}
+            figure = self._call(f"cleaners[{name}]", cleaner.clean, figure)
+            for t in TARGETS:
+                stats.cleaners[name][t] += before[t] - len(getattr(figure, t))
+        t4 = time.perf_counter()
+        stats.seconds.update({"decode": t1 - t0, "parse": t2 - t1, "markers": t3 - t2, "split_regions_clean": t4 - t3})
+        data, ext = self._stored_image(item.image, image)
+        return figure, data, ext
+
+    def _call(self, component: str, fn, *args):
+        try:
+            return fn(*args)
+        except (Reject, ImageError):
+            raise
+        except Exception as exc:
+            raise Reject("component_error", f"{component} raised {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _stored_image(raw: bytes, decoded) -> tuple[bytes, str]:
+        """Original bytes when stock tools read them and their pixels match the mined frame; else PNG."""
+        from PIL import Image
+
+        ext = image_ext(raw)
+        rotated = False
+        if ext == "jpg":
+            with Image.open(io.BytesIO(raw)) as img:
+                rotated = img.getexif().get(0x0112, 1) != 1
+        if ext in ("jpg", "png") and not rotated:
+            return raw, ext
+        buf = io.BytesIO()
+        decoded.save(buf, format="PNG")
+        return buf.getvalue(), "png"
+
+    # -- the shard --------------------------------------------------------------------------------
+    def items(self) -> Iterator[tuple[int, SourceItem, bool]]:
+        """(position in shard, item, is_duplicate) for this shard's items, in source order."""
+        seen: set[str] = set()
+        position = 0
+        for index, item in enumerate(self.source):
+            duplicate = bool(item.id) and item.id in seen and not item.error
+            if not item.error:
+                seen.add(item.id)
+            if index % self.num_shards != self.shard:
+                continue
+            if self.limit is not None and position >= self.limit:
+                return
+            yield position, item, duplicate
+            position += 1
+
+    def chunk_name(self, chunk: int) -> str:
+        return f"{self.shard:03d}-{chunk:05d}"
+
+    def run_shard(self, progress: bool = True) -> ChunkStats:
+        from tqdm import tqdm
+
+        is_main = self.run.is_main
+        self.hook.on_run_start(run=self.run, is_main=is_main)
+        self.hook.on_stage_start(run=self.run, stage="mine", is_main=is_main)
+        total = ChunkStats()
+        current: ChunkStats | None = None
+        skipping = False
+        chunk = -1
+        bar = tqdm(desc=f"mine shard {self.shard}/{self.num_shards}", unit="fig", disable=not progress, file=sys.stderr)
+        try:
+            for position, item, duplicate in self.items():
+                if position // self.chunk_size != chunk:
+                    self._close_chunk(current, skipping, total)
+                    chunk = position // self.chunk_size
+                    done = self.writer.completed(self.chunk_name(chunk))
+                    skipping = done is not None
+                    current = None
+                    if skipping:
+                        total.add(done)
+                    else:
+                        self.writer.begin(self.chunk_name(chunk))
+                        current = ChunkStats()
+                bar.update(1)
+                if skipping:
+                    continue
+                self._process(item, duplicate, current, position)
+                bar.set_postfix(figures=total.figures + current.figures, rejects=sum((total.rejects + current.rejects).values()), refresh=False)
+            self._close_chunk(current, skipping, total)
+        except BaseException as exc:
+            self.hook.on_error(run=self.run, stage="mine", error=exc, is_main=is_main)
+            raise
+        finally:
+            bar.close()
+        summary = total.to_json()
+        self.hook.on_stage_end(run=self.run, stage="mine", summary=summary, is_main=is_main)
+        self._write_manifest(total)
+        self.hook.on_run_end(run=self.run, summary=summary, is_main=is_main)
+        return total
+
+    def _process(self, item: SourceItem, duplicate: bool, stats: ChunkStats, position: int) -> None:
+        stats.inputs += 1
+        try:
+            if duplicate:
+                raise Reject("duplicate_id", f"figure id {item.id!r} appeared earlier in the source")
+            figure, data, ext = self.mine_one(item, stats)
+        except (Reject, ImageError) as exc:
+            reason = exc.reason
+            detail = exc.detail if isinstance(exc, Reject) else str(exc)
+            self.writer.reject(item.id, reason, f"{detail} (from {item.origin})" if item.origin else detail)
+            stats.rejects[reason] += 1
+            if reason == "component_error":
+                self.hook.on_error(run=self.run, stage="mine", error=exc, is_main=self.run.is_main)
+            return
+        self.writer.write(figure, data, ext)
+        stats.figures += 1
+        stats.counts.update(panels=len(figure.panels), markers=len(figure.markers), regions=len(figure.regions))
+        self.hook.on_step_end(run=self.run, step=position + 1, metrics={"panels": len(figure.panels), "regions": len(figure.regions)}, is_main=self.run.is_main)
+
+    def _close_chunk(self, current: ChunkStats | None, skipping: bool, total: ChunkStats) -> None:
+        if current is None or skipping:
+            return
+        data = current.to_json()
+        self.writer.commit(data)
+        total.add(data)
+
+    def _write_manifest(self, total: ChunkStats) -> None:
+        manifest = {
+            "kind": "panel2patch-corpus",
+            "schema_version": 1,
+            "shard": self.shard,
+            "num_shards": self.num_shards,
+            **total.to_json(),
+            "recipe": self.recipe.source,
+            "config": self.recipe.config,
+            "versions": versions(),
+            "command": sys.argv,
+        }
+        name = "manifest.json" if self.num_shards == 1 else f"manifest-{self.shard:03d}-of-{self.num_shards:03d}.json"
+        manifest["manifest_name"] = name
+        self.writer.finish(manifest)
+
+
+def main(args) -> int:
+    recipe = load(args.recipe, args.overrides)
+    shard, num_shards = parse_shard(args.shard)
+    miner = Miner(recipe, shard, num_shards, limit=args.limit)
+    stats = miner.run_shard()
+    rejects = sum(stats.rejects.values())
+    print(
+        f"mined {stats.inputs} inputs: {stats.figures} figures "
+        f"({stats.counts['panels']} panels, {stats.counts['regions']} regions, {stats.counts['markers']} markers), "
+        f"{rejects} rejected" + (f" {dict(stats.rejects)}" if rejects else "")
+    )
+    if stats.inputs != stats.figures + rejects:
+        raise Panel2PatchError("internal accounting error: inputs != figures + rejects")
+    return 0
+
+
+def run_all(args) -> int:
+    """``panel2patch run``: mine, then train if the recipe has a ``train`` section."""
+    recipe = load(args.recipe, args.overrides)
+    if "mine" not in recipe.config:
+        raise RecipeError(f"{recipe.source}: 'run' needs a 'mine' section")
+    args.shard, args.limit = None, None
+    main(args)
+    if "train" in recipe.config:
+        from . import train
+
+        args.resume = None
+        return train.main(args)
+    return 0

@@ -1,0 +1,148 @@
+"""Named component factories of one kind, and binding of recipe ``args`` to their signatures."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PluginError, RecipeError, UnknownComponentError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    owner: str
+
+
+class Registry:
+    """Components of one kind (``"figure_parsers"``, ``"box_cleaners"`` ...) keyed by name."""
+
+    def __init__(self, kind: str, base: type | None = None) -> None:
+        self.kind = kind
+        self.base = base
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, name: str, factory: Callable[..., Any], owner: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {owner!r} registered a {self.kind} component with name {name!r}")
+        if not callable(factory):
+            raise PluginError(f"plugin {owner!r} registered {self.kind} {name!r} with a non-callable factory")
+        if name in self._entries:
+            first = self._entries[name].owner
+            raise PluginError(
+                f"{self.kind} name {name!r} is registered twice: by plugin {first!r} and by plugin "
+                f"{owner!r}; block one of them (PANEL2PATCH_BLOCK_PLUGINS) or rename the component"
+            )
+        self._entries[name] = Entry(name, factory, owner)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self._entries.values())
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            available = ", ".join(self.names()) or "none"
+            raise UnknownComponentError(
+                f"unknown {self.kind} component {name!r}; available: {available}"
+            ) from None
+
+    def bind(self, name: str, args: Mapping[str, Any] | None) -> inspect.BoundArguments:
+        """Check ``args`` against the factory's signature and annotations without calling it."""
+        entry = self.get(name)
+        args = dict(args or {})
+        sig = _signature(entry.factory)
+        params = sig.parameters
+        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        unknown = [k for k in args if k not in params and not takes_kwargs]
+        if unknown:
+            accepted = ", ".join(p for p in params if params[p].kind is not params[p].VAR_KEYWORD)
+            raise RecipeError(
+                f"{self.kind} {name!r} takes no argument {unknown[0]!r}; it accepts: {accepted or 'none'}"
+            )
+        try:
+            bound = sig.bind(**args)
+        except TypeError as exc:
+            raise RecipeError(f"{self.kind} {name!r}: {exc}") from None
+        hints = _type_hints(entry.factory)
+        for key, value in bound.arguments.items():
+            hint = hints.get(key)
+            if hint is not None and not matches(value, hint):
+                raise RecipeError(
+                    f"{self.kind} {name!r} argument {key!r} expects {_describe(hint)}, got "
+                    f"{type(value).__name__} {value!r}"
+                )
+        return bound
+
+    def build(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
+        bound = self.bind(name, args)
+        instance = self.get(name).factory(*bound.args, **bound.kwargs)
+        if self.base is not None and not isinstance(instance, self.base):
+            raise PluginError(
+                f"{self.kind} {name!r} (plugin {self.get(name).owner!r}) built a "
+                f"{type(instance).__name__}, not a {self.base.__name__}"
+            )
+        return instance
+
+
+def _signature(factory: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(factory)
+
+
+def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: skip type checks rather than guess
+        return {}
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a plain YAML value (None, bool, int, float, str, list, dict) fits a type annotation."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin = typing.get_origin(hint)
+    targs = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, t) for t in targs)
+    if origin is typing.Literal:
+        return value in targs
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool):
+        return isinstance(value, hint)
+    if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and targs and targs[-1] is not Ellipsis:
+            return len(value) == len(targs) and all(matches(v, t) for v, t in zip(value, targs))
+        item = targs[0] if targs else Any
+        return all(matches(v, item) for v in value)
+    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            return False
+        if len(targs) == 2:
+            return all(matches(k, targs[0]) and matches(v, targs[1]) for k, v in value.items())
+        return True
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # annotations we cannot check from YAML values (protocols, callables)
+
+
+def _describe(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,1 @@
+"""Example panel2patch plugin for histology figures."""

@@ -1,0 +1,1 @@
+"""Built-in figure parsers, marker detectors and caption splitters."""

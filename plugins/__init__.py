@@ -1,0 +1,1 @@
+"""Built-in plugins: sources, region miners, box cleaners, writers and training components."""
