@@ -1,0 +1,75 @@
+"""Safe decoding: every PIL mode becomes RGB in the displayed orientation; bad files raise typed errors."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from panel2patch.errors import ImageDecodeError, ImageTooLargeError
+from panel2patch.images import image_ext, open_image
+
+
+def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "img, fmt",
+    [
+        (Image.new("L", (30, 20), 77), "PNG"),
+        (Image.new("1", (30, 20), 1), "PNG"),
+        (Image.new("P", (30, 20), 3), "GIF"),
+        (Image.new("RGBA", (30, 20), (255, 0, 0, 0)), "PNG"),
+        (Image.new("LA", (30, 20), (10, 128)), "PNG"),
+        (Image.new("CMYK", (30, 20), (0, 255, 255, 0)), "JPEG"),
+        (Image.fromarray(np.arange(600, dtype=np.uint16).reshape(20, 30) * 100), "PNG"),
+        (Image.new("I", (30, 20), 70000), "TIFF"),
+        (Image.new("F", (30, 20), 0.5), "TIFF"),
+        (Image.new("RGB", (1, 1), (5, 5, 5)), "PNG"),
+        (Image.new("RGB", (20000, 50), (5, 5, 5)), "PNG"),
+        (Image.new("RGB", (30, 20), (0, 0, 0)), "WEBP"),
+    ],
+)
+def test_every_mode_decodes_to_rgb(img, fmt):
+    out = open_image(encode(img, fmt))
+    assert out.mode == "RGB" and out.size == img.size
+
+
+def test_transparency_becomes_white():
+    out = open_image(encode(Image.new("RGBA", (4, 4), (255, 0, 0, 0))))
+    assert out.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_sixteen_bit_keeps_contrast():
+    arr = np.zeros((10, 10), dtype=np.uint16)
+    arr[:, 5:] = 4000
+    out = np.asarray(open_image(encode(Image.fromarray(arr))))
+    assert out[0, 0, 0] == 0 and out[0, 9, 0] == 255
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = open_image(encode(Image.new("RGB", (40, 10)), "JPEG", exif=exif))
+    assert out.size == (10, 40)
+
+
+@pytest.mark.parametrize("data", [b"", b"GIF89a", b"hello world", encode(Image.new("RGB", (50, 50)))[:40]])
+def test_bad_bytes_raise_decode_error(data):
+    with pytest.raises(ImageDecodeError):
+        open_image(data)
+
+
+def test_pixel_limit_raises_too_large():
+    with pytest.raises(ImageTooLargeError, match="exceeds the limit of 1000"):
+        open_image(encode(Image.new("RGB", (50, 50))), max_pixels=1000)
+
+
+def test_path_input_and_extension(tmp_path):
+    path = tmp_path / "x.png"
+    path.write_bytes(encode(Image.new("RGB", (3, 3))))
+    assert open_image(path).size == (3, 3)
+    assert image_ext(path.read_bytes()) == "png" and image_ext(b"nope") == "bin"
