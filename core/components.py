@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .data import Figure, FigureParse, Marker, Panel, Region
+    from .hierarchy import LevelSample
 
 
 class FigureParser(abc.ABC):
@@ -99,7 +100,11 @@ class BoxCleaner(abc.ABC):
 
 @dataclass
 class SourceItem:
-    """One raw figure from a source. ``error`` is set (and ``image`` may be empty) for bad items."""
+    """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items.
+
+    The image is either in memory (``image``) or read on demand from ``path`` by :meth:`image_bytes`,
+    so that shards skipping an item never read it.
+    """
 
     id: str
     image: bytes
@@ -107,6 +112,13 @@ class SourceItem:
     origin: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    path: str | None = None
+
+    def image_bytes(self) -> bytes:
+        if self.path is not None and not self.image:
+            with open(self.path, "rb") as f:
+                return f.read()
+        return self.image
 
 
 class Source(abc.ABC):
@@ -152,43 +164,86 @@ class ModelLoader(abc.ABC):
     @abc.abstractmethod
     def load(self) -> tuple[Any, Any, Any]: ...
 
+    def model_config(self) -> dict[str, Any] | None:
+        """The architecture config of the loaded model (open_clip's ``model_cfg``) for export, if known."""
+        return None
+
 
 class GranularityLevel(abc.ABC):
-    """A level of the hierarchy (figure M, panel P, region R): which samples it makes from a figure."""
+    """A level of the hierarchy (figure M, panel P, region R): which samples it makes from a figure.
+
+    ``name`` is the level's registered name (``"figure"``), ``code`` its one-letter alias in schedules
+    (``"M"``). Each sample carries its box in figure pixels, its candidate texts, and its related boxes:
+    ``children`` (M: panels, P: regions) or a ``parent`` (R: the panel holding the region).
+    """
 
     name: str = ""
+    code: str = ""
 
     @abc.abstractmethod
-    def samples(self, figure: Figure) -> list[Any]:
-        """The level's training samples in one figure (each knows its box, texts and children)."""
+    def samples(self, figure: Figure) -> list[LevelSample]:
+        """The level's training samples in one figure, in a fixed order (no randomness here)."""
 
 
 class Aggregator(abc.ABC):
     """Pools child embeddings into their parents: ``(children [N, D], parent_index [N], P) -> [P, D]``.
 
-    Parents with no child are the caller's concern: it leaves them out of inter-level losses.
+    Rows of parents with no child are unspecified (finite, never used): the caller leaves those
+    parents out of inter-level losses.
     """
+
+    def setup(self, dim: int) -> Any:
+        """Called once with the embedding width before training.
+
+        Return a ``torch.nn.Module`` holding the aggregator's trainable parameters (it is optimised and
+        checkpointed with the model), or None for a parameter-free aggregator.
+        """
+        return None
 
     @abc.abstractmethod
     def __call__(self, children: Any, parent_index: Any, num_parents: int) -> Any: ...
 
 
 class LossTerm(abc.ABC):
-    """One weighted term of the training loss, computed from a level's step outputs."""
+    """One weighted term of the training loss, computed from a level's step outputs.
+
+    ``outputs`` is a :class:`panel2patch.engine.LevelOutputs`. ``levels`` restricts the term to some
+    level names (None: every level it applies to).
+    """
 
     weight: float = 1.0
+    levels: tuple[str, ...] | None = None
+
+    def applies(self, level: str) -> bool:
+        return self.levels is None or level in self.levels
 
     @abc.abstractmethod
     def __call__(self, outputs: Any) -> Any:
-        """Return a scalar tensor, or None when the term does not apply to these outputs."""
+        """Return an unweighted scalar tensor, or None when the term does not apply to these outputs."""
 
 
 class Schedule(abc.ABC):
-    """Chooses the active levels for each optimisation step; its state goes into checkpoints."""
+    """Chooses the active levels for each optimisation step; its state goes into checkpoints.
+
+    Level names may be registered level names (``"panel"``) or their codes (``"P"``); the engine maps
+    codes to names and rejects names the recipe does not train.
+    """
+
+    def bind(self, levels: Sequence[str]) -> None:
+        """Called once by the engine, before the first step, with the recipe's level names in order."""
+        self.available = list(levels)
 
     @abc.abstractmethod
     def levels(self, step: int) -> list[str]:
         """Level names active at ``step`` (counting from 0)."""
+
+    def shares(self, horizon: int = 1200) -> dict[str, float]:
+        """Fraction of steps in which each level is active, estimated over ``horizon`` steps."""
+        counts: dict[str, int] = {}
+        for step in range(horizon):
+            for name in self.levels(step):
+                counts[name] = counts.get(name, 0) + 1
+        return {name: n / horizon for name, n in counts.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

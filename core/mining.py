@@ -166,7 +166,11 @@ class Miner:
         if not isinstance(item.caption, str) or not item.caption.strip():
             raise Reject("missing_caption", "the figure has no caption text")
         t0 = time.perf_counter()
-        image = open_image(item.image, self.max_pixels)
+        try:
+            raw = item.image_bytes()
+        except OSError as exc:
+            raise Reject("unreadable_file", str(exc)) from None
+        image = open_image(raw, self.max_pixels)
         t1 = time.perf_counter()
         parse = self._call("parser", self.parser.parse, image, item.caption)
         t2 = time.perf_counter()
@@ -191,7 +195,7 @@ class Miner:
                 stats.cleaners[name][t] += before[t] - len(getattr(figure, t))
         t4 = time.perf_counter()
         stats.seconds.update({"decode": t1 - t0, "parse": t2 - t1, "markers": t3 - t2, "split_regions_clean": t4 - t3})
-        data, ext = self._stored_image(item.image, image)
+        data, ext = self._stored_image(raw, image)
         return figure, data, ext
 
     def _call(self, component: str, fn, *args):

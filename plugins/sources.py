@@ -83,7 +83,7 @@ class FolderSource(Source):
                 yield SourceItem(figure_id, b"", caption, origin, error=f"file_too_large: {size} bytes > {self.max_bytes}")
                 continue
             meta = {k: v for k, v in row.items() if k not in ("id", "image", "caption")}
-            yield SourceItem(figure_id, path.read_bytes(), caption, origin, metadata=meta)
+            yield SourceItem(figure_id, b"", caption, origin, metadata=meta, path=str(path))
 
 
 class WebDatasetSource(Source):

@@ -1,0 +1,91 @@
+"""Mining throughput per core, with the parse-only figure beside it (same process, same figures).
+
+    python benchmarks/mine.py [--n 40] [--seed 3] [--recipe quickstart]
+
+Generates a demo set (or uses --images DIR with a captions.jsonl), then times on one thread:
+
+* parse only: decode + figure parser + marker detector, the recipe's own components;
+* mine: the full ``panel2patch mine`` path (decode, parse, markers, caption split, regions, cleaners,
+  WebDataset writing).
+
+Both run after a warm-up figure (imports, OCR engine start-up). Prints a table and the overhead of
+mining on top of parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core; must precede numpy/onnxruntime imports
+
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from argparse import Namespace
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=40, help="demo figures to generate")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--images", help="a folder with captions.jsonl instead of generated demo figures")
+    ap.add_argument("--recipe", default="quickstart")
+    args = ap.parse_args()
+
+    import torch
+    from tqdm import tqdm
+
+    from panel2patch import config, demo
+    from panel2patch.images import open_image
+    from panel2patch.mining import Miner
+
+    torch.set_num_threads(1)
+    work = Path(tempfile.mkdtemp(prefix="p2p-bench-"))
+    root = Path(args.images) if args.images else work / "demo"
+    if not args.images:
+        demo.main(Namespace(out=str(root), n=args.n, seed=args.seed))
+    rows = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines() if line.strip()]
+    recipe = config.load(args.recipe, [f"mine.source.args.root={root}", f"mine.writer.args.out={work / 'corpus'}"])
+    miner = Miner(recipe)
+
+    # Warm-up: start OCR engines, import torch ops, on a figure not timed.
+    warm = open_image(root / rows[0]["image"])
+    miner.detector.detect(warm, miner.parser.parse(warm, rows[0]["caption"]).panels)
+
+    parse_times, megapixels = [], []
+    for row in tqdm(rows, desc="parse only", unit="fig", file=sys.stderr):
+        t0 = time.perf_counter()
+        image = open_image(root / row["image"])
+        panels = miner.parser.parse(image, row["caption"]).panels
+        if miner.detector is not None:
+            miner.detector.detect(image, panels)
+        parse_times.append(time.perf_counter() - t0)
+        megapixels.append(image.width * image.height / 1e6)
+
+    t0 = time.perf_counter()
+    stats = miner.run_shard(progress=True)
+    mine_total = time.perf_counter() - t0
+    parse_total = sum(parse_times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    per_mp = statistics.median(t / mp for t, mp in zip(parse_times, megapixels))
+    print()
+    print(f"figures: {len(rows)} ({stats.figures} mined, {sum(stats.rejects.values())} rejected), "
+          f"median {statistics.median(megapixels):.2f} MP, 1 thread, torch {torch.__version__}")
+    print(f"{'path':<12}{'total s':>10}{'fig/s':>10}{'s/fig':>10}")
+    for name, total in (("parse only", parse_total), ("mine", mine_total)):
+        print(f"{name:<12}{total:>10.2f}{len(rows) / total:>10.2f}{total / len(rows):>10.3f}")
+    print(f"median parse seconds per megapixel: {per_mp:.3f}")
+    print(f"mining overhead on top of parsing: {100 * (mine_total / parse_total - 1):+.1f}%")
+    print(f"mine stage seconds: {dict((k, round(v, 2)) for k, v in stats.seconds.items())}")
+    print(f"peak RSS: {peak_mb:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
