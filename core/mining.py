@@ -103,24 +103,29 @@ def assign_subcaptions(figure: Figure, split: CaptionSplit) -> None:
     if len(figure.panels) == 1 and figure.panels[0].subcaption is None:
         figure.panels[0].subcaption = figure.caption.strip()
     unlabeled = [p for p in figure.panels if p.subcaption is None]
-    for word in (w for w in segments if w.lower() in POSITION_WORDS):
-        panel = _panel_at(unlabeled, word.lower())
+    for key in segments:
+        words = key.lower().split()
+        if not words or not all(w in POSITION_WORDS for w in words):
+            continue
+        panel = _panel_at(unlabeled, words, figure.width, figure.height)
         if panel is not None:
-            panel.subcaption = split.subcaption(word)
+            panel.subcaption = split.subcaption(key)
             unlabeled.remove(panel)
 
 
-def _panel_at(panels: list[Panel], word: str) -> Panel | None:
+def _panel_at(panels: list[Panel], words: list[str], width: int, height: int) -> Panel | None:
+    """The panel that position words such as ``["upper", "left"]`` describe best."""
     if not panels:
         return None
-    key = {
-        "top": lambda p: box_center(p.box)[1], "upper": lambda p: box_center(p.box)[1],
-        "bottom": lambda p: -box_center(p.box)[1], "lower": lambda p: -box_center(p.box)[1],
-        "left": lambda p: box_center(p.box)[0], "right": lambda p: -box_center(p.box)[0],
-    }.get(word)
-    if key is None:
-        return None
-    return min(panels, key=key)
+
+    def cost(panel: Panel) -> float:
+        cx, cy = box_center(panel.box)
+        x, y = cx / max(width, 1), cy / max(height, 1)
+        terms = {"top": y, "upper": y, "bottom": -y, "lower": -y, "left": x, "right": -x}
+        centre = abs(x - 0.5) + abs(y - 0.5)
+        return sum(terms.get(w, centre) for w in words)
+
+    return min(panels, key=cost)
 
 
 def versions() -> dict[str, str]:

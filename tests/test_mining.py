@@ -357,3 +357,14 @@ def test_quickstart_recipe_names_registered_components():
     recipe = config.load("quickstart")
     assert {k for k, _, _ in config.validate(recipe)} >= {"mine.parser", "mine.markers", "mine.splitter", "mine.regions"}
     assert manager.registry("writers").get("webdataset")
+
+
+def test_position_words_assign_subcaptions_to_unlabelled_panels():
+    from panel2patch.data import Figure
+    from panel2patch.mining import assign_subcaptions
+
+    panels = [Panel(f"p{i}", box) for i, box in enumerate([(0, 0, 50, 50), (50, 0, 100, 50), (0, 50, 100, 100)])]
+    figure = Figure("f", 100, 100, "caption", panels=panels)
+    split = CaptionSplit("caption", "Liver.", {"upper left": "HE.", "upper right": "IHC.", "bottom": "Graph."})
+    assign_subcaptions(figure, split)
+    assert [p.subcaption for p in figure.panels] == ["Liver. HE.", "Liver. IHC.", "Liver. Graph."]
