@@ -1,0 +1,124 @@
+"""Granularity levels: figure (M), panel (P) and region (R) samples of a mined figure.
+
+All boxes are figure pixels. A panel's text is its sub-caption (which already includes the shared
+preamble), optionally followed by its short description; a region's texts are its caption clauses, one
+picked at random per use. Boxes smaller than ``min_size`` pixels on a side are not used, nor are
+panels or regions without text.
+"""
+
+from __future__ import annotations
+
+from panel2patch.components import GranularityLevel
+from panel2patch.data import Box, Figure, Panel, Region
+from panel2patch.hierarchy import LevelSample, Node
+from panel2patch.hookspecs import hookimpl
+
+
+def _big_enough(box: Box, min_size: float) -> bool:
+    return box[2] - box[0] >= min_size and box[3] - box[1] >= min_size
+
+
+def _padded(box: Box, pad: float, within: Box) -> Box:
+    """``box`` grown by ``pad`` times its size on each side, clipped to ``within``."""
+    dx, dy = (box[2] - box[0]) * pad, (box[3] - box[1]) * pad
+    return (
+        max(box[0] - dx, within[0]),
+        max(box[1] - dy, within[1]),
+        min(box[2] + dx, within[2]),
+        min(box[3] + dy, within[3]),
+    )
+
+
+def panel_texts(panel: Panel, use_description: bool) -> tuple[str, ...]:
+    text = (panel.subcaption or "").strip()
+    if use_description and panel.description and panel.description.strip():
+        text = f"{text} {panel.description.strip()}".strip()
+    return (text,) if text else ()
+
+
+def region_texts(region: Region) -> tuple[str, ...]:
+    return tuple(t.strip() for t in region.texts if t and t.strip())
+
+
+class FigureLevel(GranularityLevel):
+    """Level M: the whole figure with its caption; children are its panels."""
+
+    name = "figure"
+    code = "M"
+
+    def __init__(self, use_description: bool = True, min_size: float = 8.0) -> None:
+        self.use_description = use_description
+        self.min_size = min_size
+
+    def samples(self, figure: Figure) -> list[LevelSample]:
+        caption = (figure.caption or "").strip()
+        if not caption:
+            return []
+        children = tuple(
+            Node(p.id, p.box, texts)
+            for p in figure.panels
+            if _big_enough(p.box, self.min_size) and (texts := panel_texts(p, self.use_description))
+        )
+        box = (0.0, 0.0, float(figure.width), float(figure.height))
+        return [LevelSample(self.name, figure.id, box, (caption,), children=children)]
+
+
+class PanelLevel(GranularityLevel):
+    """Level P: each panel crop with its sub-caption; children are the panel's regions."""
+
+    name = "panel"
+    code = "P"
+
+    def __init__(self, use_description: bool = True, min_size: float = 16.0, region_min_size: float = 4.0,
+                 region_pad: float = 0.0) -> None:
+        self.use_description = use_description
+        self.min_size = min_size
+        self.region_min_size = region_min_size
+        self.region_pad = region_pad
+
+    def samples(self, figure: Figure) -> list[LevelSample]:
+        out = []
+        for panel in figure.panels:
+            texts = panel_texts(panel, self.use_description)
+            if not texts or not _big_enough(panel.box, self.min_size):
+                continue
+            children = tuple(
+                Node(r.id, _padded(r.box, self.region_pad, panel.box), rt)
+                for r in figure.regions
+                if r.panel_id == panel.id and _big_enough(r.box, self.region_min_size) and (rt := region_texts(r))
+            )
+            out.append(LevelSample(self.name, panel.id, panel.box, texts, children=children))
+        return out
+
+
+class RegionLevel(GranularityLevel):
+    """Level R: each region crop with one of its caption clauses; its parent is the panel holding it."""
+
+    name = "region"
+    code = "R"
+
+    def __init__(self, use_description: bool = True, min_size: float = 4.0, pad: float = 0.0) -> None:
+        self.use_description = use_description
+        self.min_size = min_size
+        self.pad = pad
+
+    def samples(self, figure: Figure) -> list[LevelSample]:
+        panels = {p.id: p for p in figure.panels}
+        out = []
+        for region in figure.regions:
+            texts = region_texts(region)
+            panel = panels.get(region.panel_id)
+            if not texts or panel is None or not _big_enough(region.box, self.min_size):
+                continue
+            parent_texts = panel_texts(panel, self.use_description) or texts
+            parent = Node(panel.id, panel.box, parent_texts)
+            box = _padded(region.box, self.pad, panel.box)
+            out.append(LevelSample(self.name, region.id, box, texts, parent=parent))
+        return out
+
+
+@hookimpl
+def register_levels(register):
+    register("figure", FigureLevel)
+    register("panel", PanelLevel)
+    register("region", RegionLevel)
