@@ -192,6 +192,10 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
         except Panel2PatchError as exc:
             raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
         checked.append((key, kind, node["name"]))
+    if "train" in recipe.config:
+        from .engine import parse_train_config  # torch-free: reads the plain training settings
+
+        parse_train_config(recipe.config["train"], recipe.source)
     return checked
 
 

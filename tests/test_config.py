@@ -104,3 +104,9 @@ def test_build_makes_components(recipe_file):
     assert [type(c).__name__ for c in cleaners] == ["ClipToImage", "NonMaxSuppression"]
     assert cleaners[1].iou == 0.4
     assert config.build(recipe, "mine.regions") is None
+
+
+def test_validate_checks_plain_training_settings():
+    recipe = config.load("train_tiny", ["train.optim.betas=[0.9]"])
+    with pytest.raises(RecipeError, match="train.optim.betas must hold two numbers"):
+        config.validate(recipe)
