@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_N ?= 24
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo train test clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 	$(BIN)/panel2patch mine quickstart
 	$(BIN)/panel2patch report out/quickstart/corpus out/quickstart/report.html
 	@echo "open out/quickstart/report.html in a browser"
+
+## Zoom-in pretraining of a tiny CLIP on the demo corpus (after `make demo`), on CPU in minutes.
+train: $(STAMP)
+	$(BIN)/panel2patch train train_tiny
 
 ## The test suite.
 test: $(STAMP)
