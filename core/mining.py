@@ -8,6 +8,7 @@ restarted with the same command skips committed chunks and produces the same cor
 
 from __future__ import annotations
 
+import hashlib
 import io
 import platform
 import sys
@@ -47,9 +48,11 @@ class ChunkStats:
     rejects: Counter = field(default_factory=Counter)
     cleaners: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     seconds: Counter = field(default_factory=Counter)
+    ids: Any = field(default_factory=hashlib.sha1)  # digest of the chunk's input ids, checked on resume
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "ids_sha1": self.ids.hexdigest(),
             "inputs": self.inputs,
             "figures": self.figures,
             "counts": dict(self.counts),
@@ -253,29 +256,28 @@ class Miner:
         self.hook.on_run_start(run=self.run, is_main=is_main)
         self.hook.on_stage_start(run=self.run, stage="mine", is_main=is_main)
         total = ChunkStats()
-        current: ChunkStats | None = None
-        skipping = False
+        current = ChunkStats()
+        committed: dict[str, Any] | None = None  # stats of the committed chunk being skipped
         chunk = -1
         bar = tqdm(desc=f"mine shard {self.shard}/{self.num_shards}", unit="fig", disable=not progress, file=sys.stderr)
         try:
             for position, item, duplicate in self.items():
                 if position // self.chunk_size != chunk:
-                    self._close_chunk(current, skipping, total)
+                    if chunk >= 0:
+                        self._close_chunk(chunk, current, committed, total)
                     chunk = position // self.chunk_size
-                    done = self.writer.completed(self.chunk_name(chunk))
-                    skipping = done is not None
-                    current = None
-                    if skipping:
-                        total.add(done)
-                    else:
+                    current = ChunkStats()
+                    committed = self.writer.completed(self.chunk_name(chunk))
+                    if committed is None:
                         self.writer.begin(self.chunk_name(chunk))
-                        current = ChunkStats()
+                current.ids.update(item.id.encode("utf-8", "surrogatepass") + b"\0")
                 bar.update(1)
-                if skipping:
+                if committed is not None:
                     continue
                 self._process(item, duplicate, current, position)
                 bar.set_postfix(figures=total.figures + current.figures, rejects=sum((total.rejects + current.rejects).values()), refresh=False)
-            self._close_chunk(current, skipping, total)
+            if chunk >= 0:
+                self._close_chunk(chunk, current, committed, total)
         except BaseException as exc:
             self.hook.on_error(run=self.run, stage="mine", error=exc, is_main=is_main)
             raise
@@ -306,12 +308,19 @@ class Miner:
         stats.counts.update(panels=len(figure.panels), markers=len(figure.markers), regions=len(figure.regions))
         self.hook.on_step_end(run=self.run, step=position + 1, metrics={"panels": len(figure.panels), "regions": len(figure.regions)}, is_main=self.run.is_main)
 
-    def _close_chunk(self, current: ChunkStats | None, skipping: bool, total: ChunkStats) -> None:
-        if current is None or skipping:
+    def _close_chunk(self, chunk: int, current: ChunkStats, committed: dict[str, Any] | None, total: ChunkStats) -> None:
+        if committed is None:
+            data = current.to_json()
+            self.writer.commit(data)
+            total.add(data)
             return
-        data = current.to_json()
-        self.writer.commit(data)
-        total.add(data)
+        if committed.get("ids_sha1") != current.ids.hexdigest():
+            raise Panel2PatchError(
+                f"chunk {self.chunk_name(chunk)} in {getattr(self.writer, 'out', 'the output')} was mined from "
+                "other inputs (a different source, shard count or chunk size); resuming would mix two corpora. "
+                "Write to a new output directory or remove the old one."
+            )
+        total.add(committed)
 
     def _write_manifest(self, total: ChunkStats) -> None:
         manifest = {

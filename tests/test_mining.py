@@ -245,7 +245,7 @@ def test_killed_run_resumes_to_the_same_corpus(tmp_path):
     subprocess.run(driver("ref"), check=True, capture_output=True)
     proc = subprocess.Popen(driver("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shard_dir = tmp_path / "killed" / "shards"
-    deadline = time.time() + 60
+    deadline = time.time() + 600  # start-up (torch, OCR) can be slow on a loaded machine
     while time.time() < deadline and len(list(shard_dir.glob("*.stats.json"))) < 2:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -368,3 +368,16 @@ def test_position_words_assign_subcaptions_to_unlabelled_panels():
     split = CaptionSplit("caption", "Liver.", {"upper left": "HE.", "upper right": "IHC.", "bottom": "Graph."})
     assign_subcaptions(figure, split)
     assert [p.subcaption for p in figure.panels] == ["Liver. HE.", "Liver. IHC.", "Liver. Graph."]
+
+
+def test_resuming_into_a_corpus_of_other_inputs_is_refused(tmp_path, test_plugin):
+    write_inputs(tmp_path / "in", good=2)
+    (tmp_path / "r.yaml").write_text(recipe_text(tmp_path / "in", tmp_path / "corpus", chunk_size=3))
+    assert mine(tmp_path / "r.yaml") == 0
+    assert mine(tmp_path / "r.yaml") == 0  # same inputs: everything committed, nothing redone
+    index = tmp_path / "in" / "captions.jsonl"
+    index.write_bytes(index.read_bytes().replace(b'"id": "ok0"', b'"id": "ok9"'))
+    with pytest.raises(Exception, match="was mined from other inputs"):
+        from panel2patch.mining import Miner
+
+        Miner(config.load(str(tmp_path / "r.yaml"))).run_shard(progress=False)

@@ -1,0 +1,117 @@
+"""Text labels printed next to markers ("Stent", "Site A"): find the text line, read it with RapidOCR.
+
+Only RapidOCR's recognition model runs (no detection stage): the caller crops one text line, which is
+far cheaper than detecting text in the whole panel. Coordinates here are pixels of the array handed in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from panel2patch.data import Box
+
+
+@dataclass
+class TextLine:
+    """A horizontal run of glyph-sized components: ``box`` is ``(x0, y0, x1, y1)``, ``height`` in px."""
+
+    box: Box
+    height: float
+    glyphs: int
+
+
+def text_lines(boxes: np.ndarray, min_height: float, max_height: float, gap: float = 0.9) -> list[TextLine]:
+    """Group glyph boxes (``[N, 4]`` array of ``x0, y0, x1, y1``) into horizontal text lines.
+
+    Glyphs are components at most ``max_height`` tall and four times wider than tall; two glyphs join a
+    line when they overlap vertically by half the smaller height and the horizontal gap between them is
+    below ``gap`` times the larger height (word spaces join, column gaps do not). Lines lower than
+    ``min_height`` are dropped.
+    """
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    hgt = b[:, 3] - b[:, 1]
+    wid = b[:, 2] - b[:, 0]
+    ok = (hgt <= max_height) & (wid <= 4 * np.maximum(hgt, 1))
+    b, hgt = b[ok], hgt[ok]
+    n = len(b)
+    if n == 0:
+        return []
+    overlap = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    hgap = np.maximum(b[:, None, 0], b[None, :, 0]) - np.minimum(b[:, None, 2], b[None, :, 2])
+    hmin = np.minimum(hgt[:, None], hgt[None, :])
+    hmax = np.maximum(hgt[:, None], hgt[None, :])
+    adjacent = (overlap >= 0.5 * hmin) & (hgap <= gap * hmax)
+    from scipy.sparse.csgraph import connected_components
+
+    _, group = connected_components(adjacent, directed=False)
+    lines = []
+    for g in np.unique(group):
+        m = b[group == g]
+        height = float(hgt[group == g].max())
+        if height < min_height:
+            continue
+        box = (float(m[:, 0].min()), float(m[:, 1].min()), float(m[:, 2].max()), float(m[:, 3].max()))
+        lines.append(TextLine(box=box, height=height, glyphs=len(m)))
+    return lines
+
+
+class TextReader:
+    """Reads cropped single text lines with RapidOCR's recognition model (PP-OCR, CPU, offline).
+
+    The engine is created on the first :meth:`read` and reused; it is shared by the threads of one
+    detector under a lock. ``threads`` sets ONNX Runtime's intra- and inter-op thread counts.
+    """
+
+    def __init__(self, min_score: float = 0.6, threads: int = 1) -> None:
+        self.min_score = min_score
+        self.threads = threads
+        self._engine = None
+        self._lock = threading.Lock()
+
+    def _get_engine(self):
+        if self._engine is None:
+            from rapidocr_onnxruntime import RapidOCR
+
+            self._engine = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=self.threads)
+        return self._engine
+
+    def read(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float] | None]:
+        """Read each RGB ``uint8 [H, W, 3]`` crop; None where nothing scores ``>= min_score``."""
+        out: list[tuple[str, float] | None] = []
+        if not crops:
+            return out
+        with self._lock:
+            engine = self._get_engine()
+            for crop in crops:
+                if crop.size == 0 or min(crop.shape[:2]) < 4:
+                    out.append(None)
+                    continue
+                bgr = np.ascontiguousarray(crop[:, :, ::-1])
+                result, _ = engine(bgr, use_det=False, use_cls=False, use_rec=True)
+                out.append(_best(result, self.min_score))
+        return out
+
+
+#: Characters a marker label may contain: Latin letters, digits, Greek letters, common punctuation.
+_ALLOWED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -+.,:;'()/%#&µ"
+               "αβγδεζηθικλμνξοπρστυφχψωΔΣΩ")
+
+
+def _best(result, min_score: float) -> tuple[str, float] | None:
+    """The recognised text when it reads as a label: two letters or more, Latin/Greek script only.
+
+    The recognition model also knows CJK characters and reads stray strokes as them; single
+    letters and bare numbers next to markers are panel labels and tick labels far more often than
+    marker labels.
+    """
+    if not result:
+        return None
+    text, score = result[0][0], float(result[0][1])
+    text = " ".join(str(text).split())
+    if score < min_score or not set(text) <= _ALLOWED or sum(ch.isalpha() for ch in text) < 2:
+        return None
+    return text, score

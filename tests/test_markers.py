@@ -1,0 +1,370 @@
+"""Marker detector "shapes": arrows, arrowheads, asterisks, symbols, boxes and insets on drawn panels.
+
+Every picture is drawn here with PIL on flat, dark, textured (scikit-image's bundled micrographs) and
+chart-like backgrounds, with markers at known places; expectations come from the drawing, never from
+the detector.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from panel2patch import manager
+from panel2patch.data import Marker, Panel, box_iou
+from panel2patch.errors import RecipeError
+from panel2patch.parsers.markers import ShapeMarkerDetector
+
+WHITE, BLACK, YELLOW, RED, GREEN = (255, 255, 255), (0, 0, 0), (255, 230, 0), (230, 20, 20), (20, 200, 40)
+
+
+# -- drawing ---------------------------------------------------------------------------------------
+
+
+def flat(colour, size=(320, 260)) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+def tissue(size=(320, 260)) -> Image.Image:
+    """Light, brown/blue immunohistochemistry texture."""
+    import skimage.data
+
+    return Image.fromarray(skimage.data.immunohistochemistry()).crop((60, 40, 60 + size[0], 40 + size[1]))
+
+
+def micrograph(size=(320, 260)) -> Image.Image:
+    """Grey, mid-dark phase-contrast texture."""
+    import skimage.data
+
+    arr = skimage.data.cell()[100 : 100 + size[1], 100 : 100 + size[0]]
+    return Image.fromarray(arr).convert("RGB")
+
+
+def chart(size=(320, 260)) -> Image.Image:
+    """Axes, tick labels, bars with error bars, a line with round markers and a framed legend."""
+    img = flat(WHITE, size)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=11)
+    w, h = size
+    d.line([(40, 20), (40, h - 40), (w - 10, h - 40)], fill=BLACK)
+    for i, v in enumerate((0, 25, 50, 75)):
+        y = h - 40 - i * 45
+        d.line([(36, y), (40, y)], fill=BLACK)
+        d.text((8, y - 6), str(v), fill=BLACK, font=font)
+    for i, (top, colour) in enumerate(((120, (31, 119, 180)), (80, (255, 127, 14)), (150, (44, 160, 44)))):
+        x = 60 + i * 50
+        d.rectangle([x, top, x + 30, h - 40], fill=colour)
+        d.line([(x + 15, top - 12), (x + 15, top)], fill=BLACK)
+        d.line([(x + 10, top - 12), (x + 20, top - 12)], fill=BLACK)
+        d.text((x, h - 34), ("Ctrl", "WT", "KO")[i], fill=BLACK, font=font)
+    pts = [(200 + 12 * i, 150 - 9 * i) for i in range(8)]
+    d.line(pts, fill=(214, 39, 40), width=2)
+    for x, y in pts:
+        d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(214, 39, 40))
+    d.rectangle([w - 110, 25, w - 15, 60], outline=BLACK)
+    d.line([(w - 104, 35), (w - 90, 35)], fill=(214, 39, 40), width=2)
+    d.text((w - 86, 29), "Treated", fill=BLACK, font=font)
+    d.text((w // 2 - 30, h - 18), "Time (days)", fill=BLACK, font=font)
+    return img
+
+
+def draw_arrow(img, tip, direction, length=60.0, colour=WHITE, head=None, shaft=None):
+    """Filled triangular head plus shaft pointing at ``tip``; ``direction`` in degrees, y up."""
+    ux, uy = math.cos(math.radians(direction)), -math.sin(math.radians(direction))
+    nx, ny = -uy, ux
+    head = head or max(9.0, 0.35 * length)
+    shaft = shaft or max(2.0, round(length / 14))
+    half = 0.55 * head
+    bx, by = tip[0] - ux * head, tip[1] - uy * head
+    tx, ty = tip[0] - ux * length, tip[1] - uy * length
+    d = ImageDraw.Draw(img)
+    d.polygon([tip, (bx + nx * half, by + ny * half), (bx - nx * half, by - ny * half)], fill=colour)
+    if length > head:
+        s = shaft / 2
+        d.polygon([(tx + nx * s, ty + ny * s), (bx + ux + nx * s, by + uy + ny * s),
+                   (bx + ux - nx * s, by + uy - ny * s), (tx - nx * s, ty - ny * s)], fill=colour)
+    return (tx, ty)
+
+
+def draw_asterisk(img, centre, radius, colour, spokes=6, width=3):
+    d = ImageDraw.Draw(img)
+    for i in range(spokes):
+        a = math.pi / 2 + 2 * math.pi * i / spokes
+        d.line([centre, (centre[0] + radius * math.cos(a), centre[1] - radius * math.sin(a))], fill=colour, width=width)
+
+
+def draw_box(img, rect, colour, width=2, dash=None):
+    d = ImageDraw.Draw(img)
+    x0, y0, x1, y1 = rect
+    if dash is None:
+        d.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=width)
+        return
+    on, off = dash
+    for a in range(x0, x1, on + off):
+        d.rectangle([a, y0, min(a + on, x1) - 1, y0 + width - 1], fill=colour)
+        d.rectangle([a, y1 - width, min(a + on, x1) - 1, y1 - 1], fill=colour)
+    for a in range(y0, y1, on + off):
+        d.rectangle([x0, a, x0 + width - 1, min(a + on, y1) - 1], fill=colour)
+        d.rectangle([x1 - width, a, x1 - 1, min(a + on, y1) - 1], fill=colour)
+
+
+def panel_of(img) -> list[Panel]:
+    return [Panel(id="p0", box=(0.0, 0.0, float(img.width), float(img.height)))]
+
+
+def detect(img, **args) -> list[Marker]:
+    return ShapeMarkerDetector(read_text=False, **args).detect(img, panel_of(img))
+
+
+def angle_diff(a: float, b: float) -> float:
+    d = abs(a - b) % 360.0
+    return min(d, 360.0 - d)
+
+
+def jpeg(img, quality=85) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+# -- registration and arguments --------------------------------------------------------------------
+
+
+def test_registered_as_shapes_and_built_from_recipe_args():
+    det = manager.build("marker_detectors", "shapes", {"read_text": False, "contrast": 50})
+    assert isinstance(det, ShapeMarkerDetector)
+    assert det.contrast == 50 and det.read_text is False
+
+
+def test_recipe_args_are_type_checked():
+    with pytest.raises(RecipeError, match="read_text"):
+        manager.build("marker_detectors", "shapes", {"read_text": "yes"})
+
+
+@pytest.mark.parametrize("args", [{"min_size": 0.5, "max_size": 0.2}, {"max_size": 1.5}, {"dash_gap": 0},
+                                  {"contrast": 0}])
+def test_out_of_range_args_are_rejected_with_the_argument_named(args):
+    with pytest.raises(ValueError, match=next(iter(args))):
+        ShapeMarkerDetector(**args)
+
+
+# -- arrows ----------------------------------------------------------------------------------------
+
+ARROW_CASES = [
+    ("dark", WHITE, 0.0), ("dark", YELLOW, 135.0), ("light", BLACK, 90.0), ("light", RED, 225.0),
+    ("tissue", BLACK, 300.0), ("tissue", GREEN, 20.0), ("micrograph", WHITE, 180.0), ("micrograph", YELLOW, 250.0),
+]
+
+
+def background(name: str) -> Image.Image:
+    return {"dark": lambda: flat((25, 25, 30)), "light": lambda: flat((235, 235, 230)), "tissue": tissue,
+            "micrograph": micrograph}[name]()
+
+
+@pytest.mark.parametrize("bg,colour,direction", ARROW_CASES)
+def test_arrow_kind_tip_and_direction(bg, colour, direction):
+    img = background(bg)
+    tip = (170.0, 120.0)
+    draw_arrow(img, tip, direction, length=64, colour=colour)
+    arrows = [m for m in detect(img) if m.kind == "arrow"]
+    assert len(arrows) == 1, arrows
+    m = arrows[0]
+    assert math.dist(m.tip, tip) <= 3.0
+    assert angle_diff(m.direction, direction) <= 20.0
+    assert m.box[0] <= tip[0] <= m.box[2] and m.box[1] <= tip[1] <= m.box[3]
+    assert m.panel_id == "p0"
+
+
+def test_arrowhead_without_shaft_points_at_its_apex():
+    img = background("tissue")
+    tip, direction = (150.0, 110.0), 60.0
+    draw_arrow(img, tip, direction, length=22, head=22, colour=BLACK)  # a head only
+    heads = [m for m in detect(img) if m.kind == "arrowhead"]
+    assert len(heads) == 1
+    assert math.dist(heads[0].tip, tip) <= 3.0
+    assert angle_diff(heads[0].direction, direction) <= 20.0
+
+
+def test_arrow_survives_jpeg_compression():
+    img = background("micrograph")
+    tip = (120.0, 150.0)
+    draw_arrow(img, tip, 45.0, length=70, colour=YELLOW)
+    arrows = [m for m in detect(jpeg(img, 80)) if m.kind == "arrow"]
+    assert len(arrows) == 1 and math.dist(arrows[0].tip, tip) <= 3.0
+
+
+# -- asterisks and symbols -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bg,colour,spokes", [("dark", WHITE, 6), ("light", BLACK, 8), ("tissue", YELLOW, 5),
+                                              ("micrograph", RED, 6)])
+def test_drawn_asterisk(bg, colour, spokes):
+    img = background(bg)
+    draw_asterisk(img, (160, 130), 11, colour, spokes=spokes)
+    stars = [m for m in detect(img) if m.kind == "asterisk"]
+    assert len(stars) == 1
+    assert box_iou(stars[0].box, (149, 119, 172, 142)) >= 0.5
+
+
+def test_asterisk_glyph():
+    img = background("dark")
+    ImageDraw.Draw(img).text((150, 100), "*", fill=WHITE, font=ImageFont.load_default(size=48), anchor="mm")
+    assert [m.kind for m in detect(img)] == ["asterisk"]
+
+
+def test_isolated_upright_triangle_is_a_symbol():
+    img = background("light")
+    ImageDraw.Draw(img).polygon([(150, 100), (139, 119), (161, 119)], fill=BLACK)
+    assert [m.kind for m in detect(img)] == ["symbol"]
+
+
+def test_hash_sign_is_a_symbol():
+    img = background("light")
+    d = ImageDraw.Draw(img)
+    for a in (134, 144):
+        d.line([(a, 116), (a, 144)], fill=BLACK, width=3)
+    for a in (125, 135):
+        d.line([(126, a), (152, a)], fill=BLACK, width=3)
+    assert [m.kind for m in detect(img)] == ["symbol"]
+
+
+def test_isolated_dagger_is_a_symbol_but_not_inside_a_word():
+    img = background("light")
+    d = ImageDraw.Draw(img)
+    d.line([(100, 100), (100, 130)], fill=BLACK, width=3)
+    d.line([(93, 108), (107, 108)], fill=BLACK, width=3)
+    assert [m.kind for m in detect(img)] == ["symbol"]
+    d.text((104, 115), "ext", fill=BLACK, font=ImageFont.load_default(size=30), anchor="lm")
+    assert detect(img) == []
+
+
+# -- boxes and insets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bg,colour,width,dash", [("tissue", BLACK, 2, None), ("dark", YELLOW, 1, (6, 4)),
+                                                  ("micrograph", WHITE, 3, (8, 5)), ("tissue", GREEN, 2, (5, 4)),
+                                                  ("light", RED, 1, None)])
+def test_solid_and_dashed_boxes(bg, colour, width, dash):
+    img = background(bg)
+    rect = (110, 70, 200, 150)
+    draw_box(img, rect, colour, width, dash)
+    boxes = [m for m in detect(img) if m.kind == "box"]
+    assert len(boxes) == 1
+    assert box_iou(boxes[0].box, rect) >= 0.85
+
+
+def test_bordered_sub_image_in_a_corner_is_an_inset():
+    img = background("micrograph")
+    zoom = tissue((90, 90))
+    img.paste(zoom, (img.width - 94, 4))
+    draw_box(img, (img.width - 94, 4, img.width - 4, 94), WHITE, width=3)
+    insets = [m for m in detect(img) if m.kind == "inset"]
+    assert len(insets) == 1
+    assert box_iou(insets[0].box, (img.width - 94, 4, img.width - 4, 94)) >= 0.85
+
+
+def test_outline_away_from_corners_is_a_box_not_an_inset():
+    img = background("micrograph")
+    draw_box(img, (100, 80, 200, 170), WHITE, width=3)
+    assert [m.kind for m in detect(img)] == ["box"]
+
+
+# -- precision -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [tissue, micrograph, chart], ids=["tissue", "micrograph", "chart"])
+def test_no_markers_on_clean_photos_and_charts(make):
+    assert detect(make()) == []
+
+
+def test_chart_data_markers_repeated_many_times_are_not_markers():
+    img = chart()
+    d = ImageDraw.Draw(img)
+    for i in range(9):
+        x, y = 60 + 25 * i, 60 + (i % 3) * 30
+        d.polygon([(x, y - 6), (x - 6, y + 5), (x + 6, y + 5)], fill=(148, 103, 189))
+    assert [m for m in detect(img) if m.kind in ("arrowhead", "symbol")] == []
+
+
+def test_panel_label_inside_its_label_box_is_not_a_marker():
+    img = background("micrograph")
+    d = ImageDraw.Draw(img)
+    d.rectangle([6, 6, 40, 38], outline=WHITE, width=2)  # a framed panel letter looks like a box
+    d.text((23, 22), "A", fill=WHITE, font=ImageFont.load_default(size=20), anchor="mm")
+    unlabelled = Panel(id="p0", box=(0.0, 0.0, float(img.width), float(img.height)))
+    labelled = Panel(id="p0", box=unlabelled.box, label="A", label_box=(6, 6, 41, 39))
+    assert [m.kind for m in ShapeMarkerDetector(read_text=False).detect(img, [unlabelled])] == ["box"]
+    assert ShapeMarkerDetector(read_text=False).detect(img, [labelled]) == []
+
+
+# -- panels and coordinates ------------------------------------------------------------------------
+
+
+def test_markers_get_their_panel_id_and_figure_coordinates():
+    fig = flat(WHITE, (700, 300))
+    left, right = background("tissue"), background("dark")
+    draw_arrow(left, (150.0, 120.0), 0.0, colour=BLACK)
+    draw_box(right, (100, 80, 190, 160), YELLOW, 2)
+    fig.paste(left, (10, 20))
+    fig.paste(right, (360, 20))
+    panels = [Panel(id="a", box=(10, 20, 330, 280)), Panel(id="b", box=(360, 20, 680, 280))]
+    markers = ShapeMarkerDetector(read_text=False).detect(fig, panels)
+    kinds = {(m.kind, m.panel_id) for m in markers}
+    assert kinds == {("arrow", "a"), ("box", "b")}
+    arrow = next(m for m in markers if m.kind == "arrow")
+    assert math.dist(arrow.tip, (160.0, 140.0)) <= 3.0
+    box = next(m for m in markers if m.kind == "box")
+    assert box_iou(box.box, (460, 100, 550, 180)) >= 0.85
+    assert len({m.id for m in markers}) == len(markers)
+
+
+def test_without_panels_the_whole_image_is_searched():
+    img = background("dark")
+    draw_arrow(img, (170.0, 120.0), 90.0, colour=WHITE)
+    markers = ShapeMarkerDetector(read_text=False).detect(img, [])
+    assert [(m.kind, m.panel_id) for m in markers] == [("arrow", None)]
+
+
+@pytest.mark.parametrize("size,panels", [
+    ((1, 1), [Panel(id="p", box=(0, 0, 1, 1))]),
+    ((200, 150), [Panel(id="tiny", box=(10, 10, 18, 16))]),
+    ((200, 150), [Panel(id="outside", box=(300, 300, 500, 500)), Panel(id="negative", box=(-50, -50, -10, -10))]),
+    ((200, 150), [Panel(id="nan", box=(float("nan"), 0, 100, 100)), Panel(id="inverted", box=(150, 100, 20, 10))]),
+    ((5, 400), []),
+])
+def test_degenerate_inputs_give_no_markers_and_no_errors(size, panels):
+    img = flat((30, 30, 30), size)
+    assert ShapeMarkerDetector(read_text=False).detect(img, panels) == []
+
+
+def test_panel_partly_outside_the_image_is_clipped():
+    img = background("dark")
+    draw_arrow(img, (170.0, 120.0), 270.0, colour=WHITE)
+    markers = ShapeMarkerDetector(read_text=False).detect(img, [Panel(id="p", box=(-40, -40, 900, 900))])
+    assert [m.kind for m in markers] == ["arrow"]
+
+
+def test_grayscale_and_rgba_images_are_accepted():
+    img = background("light")
+    draw_asterisk(img, (160, 130), 11, BLACK)
+    for converted in (img.convert("L"), img.convert("RGBA")):
+        assert [m.kind for m in ShapeMarkerDetector(read_text=False).detect(converted, panel_of(img))] == ["asterisk"]
+
+
+# -- text labels -----------------------------------------------------------------------------------
+
+
+def test_text_label_next_to_an_arrow_is_read_and_attached():
+    img = background("dark")
+    tail = draw_arrow(img, (230.0, 140.0), 0.0, length=70, colour=WHITE)
+    ImageDraw.Draw(img).text((tail[0] - 6, tail[1]), "Stent", fill=WHITE, font=ImageFont.load_default(size=18),
+                             anchor="rm")
+    ImageDraw.Draw(img).polygon([(60, 40), (49, 59), (71, 59)], fill=WHITE)  # an unlabelled symbol
+    markers = ShapeMarkerDetector(read_text=True).detect(img, panel_of(img))
+    arrow = next(m for m in markers if m.kind == "arrow")
+    assert arrow.text == "Stent"
+    assert all(m.text is None for m in markers if m is not arrow)
