@@ -24,13 +24,13 @@ demo: $(STAMP)
 
 ## Zoom-in pretraining of a tiny CLIP on a 200-figure demo corpus, on CPU (about 15 minutes on 2 cores).
 train: $(STAMP)
-	$(BIN)/panel2patch demo-data demo --n 200 --seed 0
-	$(BIN)/panel2patch mine quickstart
-	$(BIN)/panel2patch train train_tiny
+	$(BIN)/panel2patch demo-data demo-train --n 200 --seed 0
+	$(BIN)/panel2patch mine quickstart mine.source.args.root=demo-train mine.writer.args.out=out/train-demo/corpus
+	$(BIN)/panel2patch train train_tiny train.data.corpus=out/train-demo/corpus
 
 ## The test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf demo out build dist *.egg-info
+	rm -rf demo demo-train out build dist *.egg-info
