@@ -1,0 +1,235 @@
+"""Speed, memory and quality of the default figure parser (``layout``) and the marker detector.
+
+Runs on one CPU core (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``, onnxruntime with one
+intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
+per set: figures per second, median seconds per megapixel by stage (layout, labels, kinds, markers),
+peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against the ground truth
+(scored by :func:`panel2patch.scoring.score`). The marker detector ``shapes`` is called through the
+registry; when it is not registered, its column reads ``absent``.
+
+Usage::
+
+    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shapes]
+
+``DEMO_DIR`` is the output of ``panel2patch demo-data DEMO_DIR --n 200 --seed 1``; pass
+``--make-demo`` to generate it there first. ``--memory`` adds a tracemalloc pass (slower) that reports
+the peak Python-tracked allocation per figure.
+"""
+
+from __future__ import annotations
+
+import os
+
+# one core for every library, set before numpy, onnxruntime or torch are imported
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tqdm import tqdm  # noqa: E402
+
+from panel2patch import manager  # noqa: E402
+from panel2patch.data import Figure  # noqa: E402
+from panel2patch.images import open_image  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dev_sets import DEFAULT_DATA, load_exsclaim  # noqa: E402
+
+STAGES = ("layout", "labels", "kinds", "markers")
+
+
+@dataclass
+class Item:
+    id: str
+    image: Path
+    truth: Figure
+
+
+@dataclass
+class Run:
+    name: str
+    figures: int = 0
+    wall: float = 0.0
+    megapixels: list[float] = field(default_factory=list)
+    stage_seconds: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    total_seconds: list[float] = field(default_factory=list)
+    peak_rss_mib: float = 0.0
+    peak_traced_mib: float | None = None
+    quality: dict[str, float | None] = field(default_factory=dict)
+
+
+def demo_items(root: Path, n: int) -> list[Item]:
+    """The first ``n`` figures of a ``panel2patch demo-data`` folder."""
+    files = sorted((root / "annotations").glob("*.json"))[:n]
+    if not files:
+        raise SystemExit(f"{root}: no annotations/*.json; create it with `panel2patch demo-data {root} --n 200 --seed 1`"
+                         " or pass --make-demo")
+    items = []
+    for f in files:
+        fig = Figure.from_json(json.loads(f.read_text(encoding="utf-8")))
+        items.append(Item(fig.id, root / "images" / f"{fig.id}.png", fig))
+    return items
+
+
+def real_items(data: Path) -> list[Item]:
+    return [Item(d.truth.id, d.image, d.truth) for d in load_exsclaim(data)]
+
+
+def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | None:
+    """Share of matched panels (IoU >= 0.5) whose kind equals the ground truth's (when it has one)."""
+    from panel2patch.data import box_iou
+    from panel2patch.scoring import match
+
+    ok = total = 0
+    for fid, gt in truth.items():
+        p = pred.get(fid)
+        if p is None:
+            continue
+        pairs = match(p.panels, gt.panels, lambda a, b: box_iou(a.box, b.box) >= 0.5, lambda a, b: box_iou(a.box, b.box))
+        for i, j in pairs:
+            if gt.panels[j].kind in ("photo", "chart"):
+                total += 1
+                ok += p.panels[i].kind == gt.panels[j].kind
+    return ok / total if total else None
+
+
+def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
+    from panel2patch.scoring import score
+
+    result = Run(name)
+    preds: dict[str, Figure] = {}
+    start = time.perf_counter()
+    for item in tqdm(items, desc=name, unit="fig"):
+        image = open_image(item.image)
+        t0 = time.perf_counter()
+        parsed = parser.parse(image, None)
+        t1 = time.perf_counter()
+        markers = detector.detect(image, parsed.panels) if detector is not None else []
+        t2 = time.perf_counter()
+        mp = image.width * image.height / 1e6
+        result.megapixels.append(mp)
+        for stage in ("layout", "labels", "kinds"):
+            result.stage_seconds[stage].append(parser.last_timings.get(stage, 0.0) / mp)
+        result.stage_seconds["markers"].append((t2 - t1) / mp)
+        result.total_seconds.append((t2 - t0) / mp)
+        preds[item.id] = Figure(id=item.id, width=parsed.width, height=parsed.height, caption="",
+                                panels=parsed.panels, markers=markers)
+    result.wall = time.perf_counter() - start
+    result.figures = len(items)
+    result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    scores = score(preds, {i.id: i.truth for i in items})["overall"]
+    result.quality = {
+        "panel F1@.5": scores["panels"]["0.5"]["f1"],
+        "label acc": scores["labels"]["accuracy"],
+        "kind acc": kind_accuracy(preds, {i.id: i.truth for i in items}),
+    }
+    if memory:
+        peaks = []
+        for item in tqdm(items[:20], desc=f"{name} memory", unit="fig"):
+            image = open_image(item.image)
+            tracemalloc.start()
+            parsed = parser.parse(image, None)
+            if detector is not None:
+                detector.detect(image, parsed.panels)
+            peaks.append(tracemalloc.get_traced_memory()[1] / 2**20)
+            tracemalloc.stop()
+        result.peak_traced_mib = max(peaks)
+    return result
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "-"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def table(runs: list[Run], markers_name: str | None) -> str:
+    header = ["set", "figs", "fig/s", "MP med", *[f"{s} s/MP" for s in STAGES], "total s/MP", "RSS MiB",
+              "traced MiB", "panel F1", "label acc", "kind acc"]
+    rows = []
+    for r in runs:
+        stage_cells = [_median(r.stage_seconds[s]) if (s != "markers" or markers_name) else "absent" for s in STAGES]
+        rows.append([r.name, str(r.figures), f"{r.figures / r.wall:.2f}", _median(r.megapixels), *stage_cells,
+                     _median(r.total_seconds), f"{r.peak_rss_mib:.0f}",
+                     "-" if r.peak_traced_mib is None else f"{r.peak_traced_mib:.0f}",
+                     _pct(r.quality["panel F1@.5"]), _pct(r.quality["label acc"]), _pct(r.quality["kind acc"])])
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.append("")
+    lines.append("s/MP: median seconds per megapixel on one core; RSS: process peak resident memory so far; "
+                 "traced: peak tracemalloc allocation of one figure (--memory); quality in %")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", type=Path, help="demo-data folder (images/ and annotations/)")
+    ap.add_argument("--make-demo", action="store_true", help="generate --demo first (--n figures, --seed)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--n", type=int, default=200, help="demo figures to parse")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding exsclaim_ncomms/")
+    ap.add_argument("--no-real", action="store_true", help="skip the real development set")
+    ap.add_argument("--markers", default="shapes", help="marker detector name, or 'none'")
+    ap.add_argument("--memory", action="store_true", help="add a tracemalloc pass over 20 figures per set")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    parser = manager.build("figure_parsers", "layout", {"ocr_threads": 1})
+    detector = None
+    markers_name = None if args.markers == "none" else args.markers
+    if markers_name is not None:
+        if markers_name in manager.registry("marker_detectors"):
+            detector = manager.build("marker_detectors", markers_name, {})
+        else:
+            print(f"marker detector {markers_name!r} is not registered: reported as absent", file=sys.stderr)
+            markers_name = None
+    parser.parse(open_image(_warmup_image()), None)  # load the OCR model outside the timings
+
+    runs = []
+    if args.demo is not None:
+        if args.make_demo:
+            from panel2patch.demo import write_demo
+
+            write_demo(args.demo, args.n, args.seed)
+        runs.append(run(f"demo ({args.demo.name})", demo_items(args.demo, args.n), parser, detector, args.memory))
+    if not args.no_real:
+        runs.append(run("exsclaim_ncomms", real_items(args.data), parser, detector, args.memory))
+    if not runs:
+        ap.error("nothing to run: pass --demo DIR and/or leave the real set on")
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M')}  parser=layout (ocr_threads=1)  markers={markers_name or 'absent'}  "
+          f"python {sys.version.split()[0]}")
+    print(table(runs, markers_name))
+    return 0
+
+
+def _warmup_image() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (320, 200), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((20, 30, 150, 180), fill=(90, 90, 90))
+    draw.rectangle((170, 30, 300, 180), fill=(60, 60, 60))
+    draw.text((22, 10), "A", fill="black")
+    draw.text((172, 10), "B", fill="black")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

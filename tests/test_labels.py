@@ -1,0 +1,257 @@
+"""Panel letters: glyph candidates, RapidOCR recognition on strips, the sequence prior, and the
+``layout`` parser reading letters on figures drawn here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from panel2patch.data import box_iou
+from panel2patch.parsers.labels import (
+    Candidate,
+    Glyph,
+    LabelReader,
+    apply_sequence_prior,
+    case_from_heights,
+    find_candidates,
+    interpretations,
+    is_label_text,
+    normalise_read,
+    series_style,
+)
+from panel2patch.parsers.layout import LayoutParser
+
+
+def photo(w: int, h: int, seed: int, lo: int = 40, hi: int = 200) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(lo, hi, size=(max(2, h // 24), max(2, w // 24), 3)).astype(np.uint8)
+    smooth = np.asarray(Image.fromarray(coarse).resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
+    return Image.fromarray(np.clip(smooth + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def labelled_grid(labels: list[str], corner: str = "tl", outside: bool = False, ink=None, size: int = 26,
+                  decoration: str = "", dark_photos: bool = False, cols: int = 2):
+    """A grid of photos with a letter per panel; returns the image, panel boxes and label boxes."""
+    cw, ch, gutter, margin = 230, 180, 14, 10
+    strip = size + 8 if outside else 0
+    rows = -(-len(labels) // cols)
+    W = 2 * margin + cols * cw + (cols - 1) * gutter
+    H = 2 * margin + rows * (ch + strip) + (rows - 1) * gutter
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    f = font(size)
+    panels, label_boxes = [], []
+    for i, text in enumerate(labels):
+        r, c = divmod(i, cols)
+        x, y = margin + c * (cw + gutter), margin + r * (ch + strip + gutter)
+        lo, hi = (10, 90) if dark_photos else (150, 235)
+        img.paste(photo(cw, ch, 100 + i, lo, hi), (x, y + strip))
+        printed = f"({text})" if decoration == "paren" else text
+        fill = ink or ((255, 255, 255) if dark_photos and not outside else (0, 0, 0))
+        pad = 8
+        if outside:
+            anchor = (x + 2, y + 2) if corner[1] == "l" else (x + cw - 2, y + 2)
+            d.text(anchor, printed, font=f, fill=fill, anchor="la" if corner[1] == "l" else "ra")
+        else:
+            ax = x + pad if corner[1] == "l" else x + cw - pad
+            ay = y + pad if corner[0] == "t" else y + ch - pad
+            d.text((ax, ay), printed, font=f, fill=fill,
+                   anchor=("l" if corner[1] == "l" else "r") + ("t" if corner[0] == "t" else "b"))
+        bbox = d.textbbox((0, 0), printed, font=f)  # size only; position checked loosely below
+        label_boxes.append(bbox)
+        panels.append((x, y, x + cw, y + ch + strip))
+    return img, panels
+
+
+@pytest.fixture(scope="module")
+def parser() -> LayoutParser:
+    return LayoutParser()
+
+
+def _labels_by_box(out, panels) -> list[str | None]:
+    result = []
+    for box in panels:
+        best = max(out.panels, key=lambda p: box_iou(p.box, box))
+        assert box_iou(best.box, box) >= 0.85, (box, [p.box for p in out.panels])
+        result.append(best.label)
+    return result
+
+
+# --- the parser on drawn figures ----------------------------------------------------------------
+
+
+def test_dark_letters_inside_light_photos_top_left(parser):
+    img, panels = labelled_grid(list("ABCD"))
+    out = parser.parse(img, None)
+    assert _labels_by_box(out, panels) == list("ABCD")
+    for p in out.panels:
+        assert p.label_box is not None and box_iou(p.label_box, p.label_box) == 1.0
+        x0, y0, x1, y1 = p.label_box
+        assert p.box[0] <= x0 < x1 <= p.box[2] and p.box[1] <= y0 < y1 <= p.box[3]
+        assert x0 - p.box[0] < 40 and y0 - p.box[1] < 40  # at the panel's top-left corner
+
+
+def test_white_letters_on_dark_photos_bottom_right(parser):
+    img, panels = labelled_grid(list("abcd"), corner="br", dark_photos=True)
+    out = parser.parse(img, None)
+    assert _labels_by_box(out, panels) == list("abcd")
+    for p in out.panels:
+        assert p.box[2] - p.label_box[2] < 40 and p.box[3] - p.label_box[3] < 40
+
+
+def test_lower_case_letters_printed_above_their_panels(parser):
+    img, panels = labelled_grid(list("abcdef"), outside=True, cols=3)
+    out = parser.parse(img, None)
+    assert _labels_by_box(out, panels) == list("abcdef")
+    for p in out.panels:  # the panel box takes in its letter printed above the picture
+        assert p.box[1] <= p.label_box[1]
+
+
+def test_letters_in_parentheses(parser):
+    img, panels = labelled_grid(list("ABCD"), decoration="paren", corner="tr")
+    assert _labels_by_box(parser.parse(img, None), panels) == list("ABCD")
+
+
+def test_no_letters_read_when_ocr_is_off():
+    img, panels = labelled_grid(list("ABCD"))
+    parser = LayoutParser(ocr=False)
+    out = parser.parse(img, None)
+    assert _labels_by_box(out, panels) == [None] * 4
+    assert parser._reader is None  # no OCR engine was built
+
+
+def test_reader_engine_is_built_once_and_lazily():
+    reader = LabelReader()
+    assert reader._engine is None
+    engine = reader.engine
+    assert reader.engine is engine
+
+
+# --- candidates and recognition -----------------------------------------------------------------
+
+
+def _canvas_with_text(items: list[tuple[tuple[int, int], str]], size=(300, 220), fsize=24) -> np.ndarray:
+    img = Image.new("RGB", size, "white")
+    d = ImageDraw.Draw(img)
+    for xy, text in items:
+        d.text(xy, text, font=font(fsize), fill="black")
+    return np.asarray(img)
+
+
+def test_a_letter_at_a_corner_is_a_candidate_but_a_word_is_not():
+    rgb = _canvas_with_text([((8, 6), "B"), ((150, 100), "Histology")])
+    cands = find_candidates(rgb, [(0.0, 0.0, 300.0, 220.0)])
+    boxes = [c.glyph.box for c in cands]
+    assert any(b[0] < 30 and b[1] < 30 for b in boxes), boxes
+    assert all(b[2] - b[0] < 60 for b in boxes)  # nothing as wide as the word
+    corner = next(c for c in cands if c.glyph.box[0] < 30)
+    assert corner.corner == "tl" and corner.prior == max(c.prior for c in cands) and corner.prior > 0.5
+
+
+def test_recognise_reads_several_crops_on_one_strip():
+    reader = LabelReader()
+    crops = []
+    for text in ("A", "b", "C3"):
+        img = Image.new("L", (60, 50), 255)
+        ImageDraw.Draw(img).text((10, 8), text, font=font(30), fill=0)
+        arr = np.asarray(img)
+        ys, xs = np.nonzero(arr < 128)
+        crops.append(arr[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+    reads = reader.recognise(crops)
+    assert [normalise_read(t) for t, _ in reads] == ["A", "b", "C3"]
+    assert all(0.5 < c <= 1.0 for _, c in reads)
+
+
+# --- the sequence prior (no OCR) ----------------------------------------------------------------
+
+
+def cand(panel: int, text: str, conf: float, corner: str = "tl", prior: float = 0.95, height: int | None = None,
+         box: tuple[float, float, float, float] | None = None) -> Candidate:
+    if height is None:  # lower-case a, c, e ... are shorter than b, d, f ... and capitals
+        height = 14 if text in tuple("acemnorsuvwxz") else 20
+    glyph = Glyph(box or (10.0 * panel, 0.0, 10.0 * panel + 8, 12.0), np.zeros((2, 2), np.uint8), height=height,
+                  text=text, confidence=conf)
+    return Candidate(panel, glyph, corner, prior)
+
+
+def texts(reading) -> list[str | None]:
+    return [p.text if p else None for p in reading.labels]
+
+
+def test_prior_takes_confident_reads_at_the_label_corner():
+    per = [[cand(0, "a", 0.95)], [cand(1, "b", 0.9)], [cand(2, "c", 0.9), cand(2, "7", 0.99, "br")]]
+    reading = apply_sequence_prior(per)
+    assert texts(reading) == ["a", "b", "c"] and reading.corner == "tl" and reading.style == "letter"
+
+
+def test_prior_maps_a_confusable_read_to_the_missing_letter():
+    # "1" on the fourth panel fills the gap between k and m: lower-case l
+    per = [[cand(0, "k", 0.9)], [cand(1, "1", 0.8)], [cand(2, "m", 0.9)], [cand(3, "j", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["k", "l", "m", "j"]
+
+
+def test_prior_puts_caseless_shapes_into_the_series_case():
+    per = [[cand(0, "A", 0.9)], [cand(1, "B", 0.9)], [cand(2, "c", 0.9)], [cand(3, "D", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["A", "B", "C", "D"]
+
+
+def test_prior_decides_case_from_glyph_heights():
+    # a and c are much shorter than b and d: lower case, although the reader said upper case
+    per = [[cand(0, "A", 0.9, height=14)], [cand(1, "B", 0.9, height=20)], [cand(2, "C", 0.9, height=14)],
+           [cand(3, "D", 0.9, height=20)]]
+    assert texts(apply_sequence_prior(per)) == ["a", "b", "c", "d"]
+    assert case_from_heights([("a", 20), ("b", 20)]) is True and case_from_heights([("a", 13), ("d", 20)]) is False
+    assert case_from_heights([("b", 20)]) is None
+
+
+def test_prior_drops_a_letter_far_from_the_series():
+    per = [[cand(0, "a", 0.9)], [cand(1, "b", 0.9)], [cand(2, "s", 0.95)], [cand(3, "d", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["a", "b", None, "d"]
+
+
+def test_prior_keeps_a_glyph_for_the_panel_it_heads():
+    # one glyph seen at the top-left of panel 1 and at the bottom-right of panel 0
+    shared = Glyph((100.0, 100.0, 110.0, 120.0), np.zeros((2, 2), np.uint8), height=20, text="b", confidence=0.95)
+    per = [[cand(0, "a", 0.95), Candidate(0, shared, "br", 0.95)], [Candidate(1, shared, "tl", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["a", "b"]
+
+
+def test_prior_reads_roman_numerals_as_a_series():
+    per = [[cand(0, "i", 0.9)], [cand(1, "ii", 0.55)], [cand(2, "ili", 0.4)], [cand(3, "iv", 0.9)]]
+    reading = apply_sequence_prior(per)
+    assert reading.style == "roman" and texts(reading) == ["i", "ii", "iii", "iv"]
+
+
+def test_prior_spells_a_series_from_weak_reads_when_none_is_confident():
+    per = [[cand(0, "D", 0.5)], [cand(1, "E", 0.45)], [cand(2, "F", 0.55)], [cand(3, "7", 0.3, "br")]]
+    assert texts(apply_sequence_prior(per)) == ["D", "E", "F", None]
+
+
+def test_prior_gives_missing_letters_to_panels_with_unreadable_glyphs_in_reading_order():
+    per = [[cand(0, "a", 0.95)], [cand(1, "", 0.1)], [cand(2, "c", 0.95)], [cand(3, "?", 0.2)]]
+    reading = apply_sequence_prior(per, order=[0, 1, 2, 3])
+    assert texts(reading) == ["a", "b", "c", "d"] and reading.unread == [False] * 4
+
+
+def test_prior_reports_an_unread_glyph_when_the_gaps_do_not_add_up():
+    # two letters missing (b, c) but only one panel shows a glyph at the label corner
+    per = [[cand(0, "a", 0.95)], [], [cand(2, "", 0.1)]]
+    reading = apply_sequence_prior(per)
+    assert texts(reading) == ["a", None, None] and reading.unread == [False, False, True]
+
+
+def test_read_helpers():
+    assert normalise_read(" (ａ) ") == "a" and normalise_read("B.") == "B"
+    assert all(is_label_text(t) for t in ("a", "B", "A1", "iii", "XII"))
+    assert not any(is_label_text(t) for t in ("", "ab", "150", "Day", "1A"))
+    assert series_style([("ii", 0.9), ("iv", 0.8), ("i", 0.9)]) == "roman"
+    assert series_style([("A1", 0.9), ("B2", 0.9), ("10", 0.99), ("100", 0.9)]) == "numbered"
+    assert series_style([("a", 0.9), ("b", 0.9), ("ii", 0.3)]) == "letter"
+    assert interpretations("8", "letter", True) == [("B", 0.5)]
+    assert interpretations("81", "numbered", True) == [("B1", 0.6)]
+    assert interpretations("m", "roman", False) == [("iii", 0.6)]
