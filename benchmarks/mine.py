@@ -8,7 +8,7 @@ Generates a demo set (or uses --images DIR with a captions.jsonl), then times on
 * mine: the full ``panel2patch mine`` path (decode, parse, markers, caption split, regions, cleaners,
   WebDataset writing).
 
-Both run after a warm-up figure (imports, OCR engine start-up). Prints a table and the overhead of
+Both run after a warm-up figure (imports, OCR engine start-up, torch ops). Prints a table and the overhead of
 mining on top of parsing.
 """
 
@@ -42,7 +42,8 @@ def main() -> int:
 
     from panel2patch import config, demo
     from panel2patch.images import open_image
-    from panel2patch.mining import Miner
+    from panel2patch.components import SourceItem
+    from panel2patch.mining import ChunkStats, Miner
 
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="p2p-bench-"))
@@ -53,9 +54,9 @@ def main() -> int:
     recipe = config.load(args.recipe, [f"mine.source.args.root={root}", f"mine.writer.args.out={work / 'corpus'}"])
     miner = Miner(recipe)
 
-    # Warm-up: start OCR engines, import torch ops, on a figure not timed.
-    warm = open_image(root / rows[0]["image"])
-    miner.detector.detect(warm, miner.parser.parse(warm, rows[0]["caption"]).panels)
+    # Warm-up of both paths on one figure, not timed: OCR engines start, torch ops are imported.
+    warm = SourceItem(rows[0]["id"], b"", rows[0]["caption"], path=str(root / rows[0]["image"]))
+    miner.mine_one(warm, ChunkStats())
 
     parse_times, megapixels = [], []
     for row in tqdm(rows, desc="parse only", unit="fig", file=sys.stderr):
