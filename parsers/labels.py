@@ -80,6 +80,7 @@ class Glyph:
     crop: np.ndarray
     height: int = 0  # ink height in pixels, decoration excluded
     framed: bool = False  # its height is not the letter's: a patch read through its hole, or brackets
+    numeral: str | None = None  # the roman numeral its glyph shapes spell, if any
     text: str = ""
     confidence: float = 0.0
 
@@ -163,8 +164,8 @@ def find_candidates(
     """Label candidates near the corners of each panel box (figure pixels), at most ``per_panel`` each.
 
     ``rgb`` is the ``H x W x 3`` uint8 figure. A zone spans ``zone_frac`` of the panel's width and
-    height at each corner (at least 24 pixels) and reaches beyond the box by 15% of the panel's
-    shorter side or 5% of the figure's (at least 8 pixels), where letters printed outside a panel sit.
+    height at each corner (at least 24 pixels) and reaches beyond the box by 20% of the panel's
+    shorter side or 6% of the figure's (at least 10 pixels), where letters printed outside a panel sit.
     Glyphs are at least ``min_glyph`` pixels high. Glyphs are searched in every zone first; then every
     glyph inside a panel's zone is a candidate of that panel (a glyph seen from several panels is one
     :class:`Glyph` shared by their candidates), so a zone whose own thresholds missed a letter still
@@ -188,7 +189,7 @@ def find_candidates(
         # a label sits within a few glyph heights of its corner, however long the panel
         zw = int(min(max(24, zone_frac * pw), 8 * max_h))
         zh = int(min(max(24, zone_frac * ph), 8 * max_h))
-        reach = int(max(8, 0.15 * min(pw, ph), 0.05 * min(height, width)))
+        reach = int(max(10, 0.2 * min(pw, ph), 0.06 * min(height, width)))
         for corner, cx, cy in (("tl", x0, y0), ("tr", x1, y0), ("bl", x0, y1), ("br", x1, y1)):
             zx0, zx1 = (max(0, x0 - reach), min(width, x0 + zw)) if cx == x0 else (max(0, x1 - zw), min(width, x1 + reach))
             zy0, zy1 = (max(0, y0 - reach), min(height, y0 + zh)) if cy == y0 else (max(0, y1 - zh), min(height, y1 + reach))
@@ -198,10 +199,10 @@ def find_candidates(
                 continue
             # a component touching a zone side (other than the image border) is cut off, not a glyph
             cut = (zx0 > 0, zy0 > 0, zx1 < width, zy1 < height)
-            for gbox, crop, ink_h, patch in _glyph_groups(cv2, zone, min_glyph, max_h, cut):
+            for gbox, crop, ink_h, patch, numeral in _glyph_groups(cv2, zone, min_glyph, max_h, cut):
                 key = (gbox[0] + zx0, gbox[1] + zy0, gbox[2] + zx0, gbox[3] + zy0)
                 if not any(_same_box(g.box, key) for g in glyphs):
-                    glyphs.append(Glyph(tuple(float(v) for v in key), crop, ink_h, patch))
+                    glyphs.append(Glyph(tuple(float(v) for v in key), crop, ink_h, patch, numeral=numeral))
     out: list[Candidate] = []
     for index, mine in enumerate(zones):
         found: dict[int, Candidate] = {}
@@ -236,15 +237,17 @@ class _Group:
     enclosure: bool = False  # only considered as a circle, frame or patch around a group
     rim: float = 0.0  # ink share of the box's border (1 for a filled patch or a frame)
     letter_h: int = 0  # height of the letters, brackets excluded
+    numeral: str | None = None  # a roman numeral spelled by the shapes of its glyphs (see _numeral)
 
 
 def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tuple[bool, bool, bool, bool]):
-    """Yield ``(box, crop, letter height, patch)`` for label-like glyph groups of either tone in a
-    gray zone.
+    """Yield ``(box, crop, letter height, patch, numeral)`` for label-like glyph groups of either
+    tone in a gray zone.
 
     ``cut`` flags the zone sides (left, top, right, bottom) that are not the image border. ``box`` is
     in zone pixels and includes a circle, frame or patch drawn around the glyphs; ``crop`` shows the
-    glyphs dark on white; ``patch`` is True for a filled patch read through its letter-shaped hole.
+    glyphs dark on white; ``patch`` is True for a filled patch read through its letter-shaped hole;
+    ``numeral`` is the roman numeral spelled by the glyph shapes, if any (:func:`_numeral`).
     """
     lo, hi = int(np.percentile(zone, 0.5)), int(np.percentile(zone, 99.5))
     if hi - lo < 40:
@@ -286,12 +289,15 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             letter_h = max(b[3] - b[1] for b in (inner or boxes))
             ids = [c[4] for c in g]
             groups.append(_Group(box, ids, dark, area / max(1, (box[2] - box[0]) * (box[3] - box[1])),
-                                 rim=_rim(lab, ids, box), letter_h=letter_h))
+                                 rim=_rim(lab, ids, box), letter_h=letter_h, numeral=_numeral(units, lab)))
         passes.append((dark, lab, groups + enclosures))
 
     every = [g for p in passes for g in p[2]]
     dropped: set[int] = set()
     around: dict[int, _IBox] = {}  # id(group) -> box of its decoration
+    # a group inside a ring or frame of its own tone is a decorated letter, never a letter's counter
+    ringed = {id(g) for g in every if not g.enclosure and any(
+        e is not g and e.dark == g.dark and e.box != g.box and _contains(e.box, g.box) for e in every)}
     for g in every:
         if g.enclosure:
             continue
@@ -306,7 +312,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
                 dropped.add(id(e))
                 prev = around.get(id(g))
                 around[id(g)] = e.box if prev is None else _union(prev, e.box)
-            elif ratio < 0.3:
+            elif ratio < 0.3 and e.fill <= 0.55 and id(g) not in ringed:
                 dropped.add(id(g))  # the counter of a letter (the hole of an "A" or an "e")
             # otherwise either may be the glyph (an "o" and its hole, a letter on a disk): keep both
     for dark, lab, groups in passes:
@@ -330,7 +336,44 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
                 continue
             box = _union(g.box, around[id(g)]) if id(g) in around else g.box
             # a group whose whole rim is ink is a filled patch, read through its letter-shaped hole
-            yield box, _render(patch, own, dark, (gx0 - rx0, gy0 - ry0, gx1 - rx0, gy1 - ry0)), g.letter_h, g.rim >= 0.9
+            crop = _render(patch, own, dark, (gx0 - rx0, gy0 - ry0, gx1 - rx0, gy1 - ry0))
+            yield box, crop, g.letter_h, g.rim >= 0.9, g.numeral
+
+
+def _numeral(units: list[list[list[int]]], labels: np.ndarray) -> str | None:
+    """The roman numeral (i ... xii) a run of glyphs spells by shape, or None.
+
+    The recogniser merges repeated narrow letters (``iii`` read as ``ii``), but their shapes are
+    plain: an ``i`` is a narrow stem with a dot above it, a ``v`` a wide glyph whose foot is one point
+    in the middle, an ``x`` a wide glyph standing on both feet. Thin undotted glyphs at the ends are
+    brackets. At least one dotted ``i`` is required, so a lone v or x (also letters) gives None.
+    """
+    boxes = [_unit_box(u) for u in units]
+    letters = []
+    for k, (u, (x0, y0, x1, y1)) in enumerate(zip(units, boxes)):
+        w, h = x1 - x0, y1 - y0
+        if len(u) == 2:
+            stem, dot = sorted(u, key=lambda c: c[1], reverse=True)
+            sw, sh = stem[2] - stem[0], stem[3] - stem[1]
+            if dot[3] <= stem[1] + 1 and sw <= 0.45 * sh:
+                letters.append("i")
+                continue
+            return None
+        if len(u) != 1:
+            return None
+        if w <= 0.35 * h and k in (0, len(units) - 1):
+            continue  # a bracket
+        if w < 0.5 * h:
+            return None
+        part = np.isin(labels[y0:y1, x0:x1], [u[0][4]])
+        foot = part[-max(1, h // 5):].any(axis=0)
+        cols = np.flatnonzero(foot)
+        if cols.size == 0:
+            return None
+        both_sides = cols[0] < 0.3 * w and cols[-1] > 0.7 * w
+        letters.append("x" if both_sides else "v")
+    text = "".join(letters)
+    return text if "i" in text and text in ROMAN else None
 
 
 def _rim(labels: np.ndarray, ids: list[int], box: _IBox) -> float:
@@ -523,10 +566,14 @@ class LabelReader:
             text = normalise_read(text)
             if is_label_text(text) and (not is_label_text(glyph.text) or conf > glyph.confidence):
                 glyph.text, glyph.confidence = text, conf
+        for glyph in glyphs:
+            if glyph.numeral is not None and glyph.text.lower() != glyph.numeral:
+                # dotted stems counted one by one beat a reading that merged or split them
+                glyph.text, glyph.confidence = glyph.numeral, max(glyph.confidence, 0.7)
         per_panel: list[list[Candidate]] = [[] for _ in boxes]
         for cand in candidates:
             per_panel[cand.panel].append(cand)
-        return apply_sequence_prior(per_panel, self.min_confidence, reading_order(boxes))
+        return apply_sequence_prior(per_panel, self.min_confidence, reading_rows(boxes))
 
 
 def _span_distance(span: tuple[int, int], x: float) -> float:
@@ -538,24 +585,28 @@ def _span_distance(span: tuple[int, int], x: float) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def reading_order(boxes: Sequence[Box]) -> list[int]:
-    """Indices of ``boxes`` in reading order: rows top to bottom (a box joins a row when it starts
-    above the middle of the row's first box), left to right within a row."""
+def reading_rows(boxes: Sequence[Box]) -> list[list[int]]:
+    """Indices of ``boxes`` by rows, top to bottom (a box joins a row when it starts above the middle
+    of the row's first box), each row left to right."""
     rest = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
-    out: list[int] = []
+    rows: list[list[int]] = []
     while rest:
         top = boxes[rest[0]]
         mid = (top[1] + top[3]) / 2
-        row = [i for i in rest if boxes[i][1] < mid]
+        rows.append(sorted((i for i in rest if boxes[i][1] < mid), key=lambda i: boxes[i][0]))
         rest = [i for i in rest if boxes[i][1] >= mid]
-        out.extend(sorted(row, key=lambda i: boxes[i][0]))
-    return out
+    return rows
+
+
+def reading_order(boxes: Sequence[Box]) -> list[int]:
+    """Indices of ``boxes`` in reading order (:func:`reading_rows`, row after row)."""
+    return [i for row in reading_rows(boxes) for i in row]
 
 
 def series_style(reads: Sequence[tuple[str, float]]) -> str:
-    """``"roman"``, ``"numbered"`` or ``"letter"``: the label style the ``(text, confidence)`` reads
-    follow, by a vote weighted by confidence. Single ``i``/``v``/``x`` fit both letters and numerals,
-    so they vote for neither.
+    """``"roman"``, ``"numbered"`` or ``"letter"``: the label style the ``(text, weight)`` reads
+    follow, by a weighted vote. Single ``i``/``v``/``x`` fit both letters and numerals, so they vote
+    for neither.
     """
     roman = sum(c for t, c in reads if len(t) > 1 and _as_roman(t) is not None)
     numbered = sum(c for t, c in reads if _NUMBERED_RE.match(t) and t[0].isalpha())
@@ -669,37 +720,52 @@ def _rank(label: str, style: str) -> int:
 
 
 def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidence: float = 0.6,
-                         order: Sequence[int] | None = None) -> LabelReading:
+                         rows: Sequence[Sequence[int]] | None = None) -> LabelReading:
     """Choose one label per panel from its read candidates, using the figure's label conventions.
 
-    ``per_panel[i]`` lists panel ``i``'s candidates with their glyphs read; ``order`` is the panels'
-    reading order (default: index order). Steps:
+    ``per_panel[i]`` lists panel ``i``'s candidates with their glyphs read; ``rows`` groups the panel
+    indices by rows in reading order (default: one row in index order). Steps:
 
-    1. The style (letters, roman numerals, letter-digit) is voted by the reads, weighted by confidence,
-       and the case by the confident ones.
+    1. The style (letters, roman numerals, letter-digit) is voted by the reads near panel corners,
+       weighted by confidence and position, and the case by the reads' confidence.
     2. For each corner convention (labels at the top-left, top-right, bottom-left or bottom-right of
        their panels) a selection is made, candidates at other corners counting for 0.6 of their score;
        the convention whose selection explains the most (sum of scores) wins. A selection:
     3. gives each panel its best confident read that is exactly a label of the style (score = OCR
        confidence x position prior); a glyph wanted by two panels stays with the higher score;
     4. drops a label far from every other label of the series (more places away than there are other
-       panels, at least 2: text inside a panel) and, of a label read on two panels, the weaker read;
+       panels, at least 2) or beyond the series of ``n`` panels (with three panels or more): text
+       inside a panel; and of a label read on two panels, the weaker read;
     5. lets the series run from its first member to the last one plus one place per unlabelled panel;
        unlabelled panels take weak or confusable reads at the label corner (``1`` for ``l``, ``0`` for
        ``o``, ``8`` for ``B``, ``m`` for ``iii`` ...) that are members the series misses, strongest
        first.
     6. When as many panels lack a label as the first ``n`` members of the series lack (``n`` panels),
        and each of those panels has an unreadable glyph at the label corner, they take the missing
-       members in reading order (provided the labelled panels follow reading order).
+       members in reading order (provided the labelled panels follow reading order). Letter-digit
+       labels are row letter plus column number: an unread cell of a row whose labels agree takes
+       its own.
     7. When the heights of the confidently read letters of the series show their case
-       (:func:`case_from_heights`), all its letters are put into that case.
+       (:func:`case_from_heights`), all its letters are put into that case; numerals with a dotted
+       ``i`` are lower case.
     """
     glyphs = list({id(c.glyph): c.glyph for cands in per_panel for c in cands}.values())
-    # weak reads vote too: multi-letter numerals (ii, iii) are often read with low confidence
-    style = series_style([(g.text, g.confidence) for g in glyphs if g.confidence >= 0.25])
+    # weak reads vote too (multi-letter numerals are often read with low confidence), weighted by
+    # how close to a panel corner they sit: data markers and tick labels inside plots do not vote
+    near = {}
+    for cands in per_panel:
+        for c in cands:
+            near[id(c.glyph)] = max(near.get(id(c.glyph), 0.0), c.prior)
+    style = series_style([(g.text, g.confidence * near[id(g)]) for g in glyphs
+                          if g.confidence >= 0.25 and near[id(g)] >= 0.5])
     upper = series_upper([g for g in glyphs if g.confidence >= 0.25 and is_label_text(g.text)], style)
-    order = list(order) if order is not None else list(range(len(per_panel)))
-    best = _best_corner(per_panel, style, upper, min_confidence, order)
+    rows = [list(r) for r in rows] if rows is not None else [list(range(len(per_panel)))]
+    best = _best_corner(per_panel, style, upper, min_confidence, rows)
+    by_id = {id(g): g for g in glyphs}
+    if style == "roman" and any(p is not None and by_id[p.glyph].numeral for p in best.labels):
+        for p in best.labels:  # a dotted i is lower case
+            if p is not None:
+                p.text = p.text.lower()
     if style == "letter":
         # a patch read through its letter-shaped hole, or a letter in brackets, does not show the
         # letter's height
@@ -715,13 +781,13 @@ def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidenc
 
 
 def _best_corner(per_panel: Sequence[Sequence[Candidate]], style: str, upper: bool, min_confidence: float,
-                 order: Sequence[int]) -> LabelReading:
+                 rows: list[list[int]]) -> LabelReading:
     best: LabelReading | None = None
     best_total = -1.0
     for corner in ("tl", "tr", "bl", "br"):
         if not any(c.corner == corner for cands in per_panel for c in cands):
             continue
-        reading, total = _select(per_panel, corner, style, upper, min_confidence, order)
+        reading, total = _select(per_panel, corner, style, upper, min_confidence, rows)
         if total > best_total + 1e-9:
             best, best_total = reading, total
     if best is None:
@@ -730,9 +796,10 @@ def _best_corner(per_panel: Sequence[Sequence[Candidate]], style: str, upper: bo
 
 
 def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, upper: bool,
-            min_confidence: float, order: Sequence[int]) -> tuple[LabelReading, float]:
+            min_confidence: float, rows: list[list[int]]) -> tuple[LabelReading, float]:
     """Steps 3-6 of :func:`apply_sequence_prior` for one corner convention; returns the total score."""
     n = len(per_panel)
+    order = [i for row in rows for i in row]
 
     def weight(c: Candidate) -> float:
         return (0.5 + 0.5 * c.prior) * (1.0 if c.corner == corner else 0.6)
@@ -770,7 +837,7 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
     for i in sorted((k for k in range(n) if chosen[k] is not None), key=lambda k: chosen[k].score):
         others = [_rank(p.text, style) for j, p in enumerate(chosen) if p is not None and j != i]
         r = _rank(chosen[i].text, style)
-        if others and min(abs(r - o) for o in others) > max(2, n - 1):
+        if (others and min(abs(r - o) for o in others) > max(2, n - 1)) or (n >= 3 and r > n):
             chosen[i] = None
     seen: set[str] = set()
     for i in sorted(range(n), key=lambda k: -(chosen[k].score if chosen[k] else 0.0)):
@@ -846,10 +913,27 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
         ranked = [_rank(chosen[i].text, style) for i in order if chosen[i] is not None]
         if gaps and len(gaps) == len(open_panels) and (len(gaps) == 1 or ranked == sorted(ranked)):
             for i, r in zip(open_panels, gaps):
-                c = max((c for c in per_panel[i] if unreadable(c)), key=lambda c: c.prior)
+                c = max((c for c in per_panel[i] if unreadable(c)), key=lambda c: c.prior, default=None)
+                if c is None:  # its glyph went to a panel before it
+                    continue
                 label = ROMAN[r] if style == "roman" else chr(ord("a") + r)
                 label = label.upper() if upper else label
                 chosen[i] = PanelLabel(label, c.glyph.box, 0.25 * weight(c), c.corner, id(c.glyph))
+                taken[id(c.glyph)] = i
+                unread[i] = False
+    if style == "numbered":
+        # row letter + column number: a row whose read labels agree gives its unread cells theirs
+        for row in rows:
+            read = [(k, chosen[i].text) for k, i in enumerate(row) if chosen[i] is not None]
+            heads = {t[0] for _, t in read}
+            if len(heads) != 1 or any(t[1:] != str(k + 1) for k, t in read):
+                continue
+            head = heads.pop()
+            for k, i in enumerate(row):
+                c = max((c for c in per_panel[i] if unread[i] and unreadable(c)), key=lambda c: c.prior, default=None)
+                if c is None:
+                    continue
+                chosen[i] = PanelLabel(f"{head}{k + 1}", c.glyph.box, 0.25 * weight(c), c.corner, id(c.glyph))
                 taken[id(c.glyph)] = i
                 unread[i] = False
     total = sum(p.score for p in chosen if p is not None)

@@ -18,6 +18,8 @@ from panel2patch.parsers.labels import (
     interpretations,
     is_label_text,
     normalise_read,
+    reading_order,
+    reading_rows,
     series_style,
 )
 from panel2patch.parsers.layout import LayoutParser
@@ -189,10 +191,17 @@ def test_prior_takes_confident_reads_at_the_label_corner():
     assert texts(reading) == ["a", "b", "c"] and reading.corner == "tl" and reading.style == "letter"
 
 
-def test_prior_maps_a_confusable_read_to_the_missing_letter():
-    # "1" on the fourth panel fills the gap between k and m: lower-case l
-    per = [[cand(0, "k", 0.9)], [cand(1, "1", 0.8)], [cand(2, "m", 0.9)], [cand(3, "j", 0.9)]]
-    assert texts(apply_sequence_prior(per)) == ["k", "l", "m", "j"]
+def test_prior_maps_confusable_reads_to_the_missing_letters():
+    per = [[cand(0, "A", 0.9)], [cand(1, "8", 0.8)], [cand(2, "C", 0.9)], [cand(3, "D", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["A", "B", "C", "D"]
+    # "1" on the twelfth panel of a lower-case series is an l
+    per = [[cand(i, chr(ord("a") + i), 0.9)] for i in range(11)] + [[cand(11, "1", 0.8)]]
+    assert texts(apply_sequence_prior(per))[-1] == "l"
+
+
+def test_prior_drops_letters_beyond_the_series_of_the_panels():
+    per = [[cand(0, "a", 0.9)], [cand(1, "b", 0.9)], [cand(2, "x", 0.95)], [cand(3, "d", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["a", "b", None, "d"]
 
 
 def test_prior_puts_caseless_shapes_into_the_series_case():
@@ -234,7 +243,7 @@ def test_prior_spells_a_series_from_weak_reads_when_none_is_confident():
 
 def test_prior_gives_missing_letters_to_panels_with_unreadable_glyphs_in_reading_order():
     per = [[cand(0, "a", 0.95)], [cand(1, "", 0.1)], [cand(2, "c", 0.95)], [cand(3, "?", 0.2)]]
-    reading = apply_sequence_prior(per, order=[0, 1, 2, 3])
+    reading = apply_sequence_prior(per, rows=[[0, 1], [2, 3]])
     assert texts(reading) == ["a", "b", "c", "d"] and reading.unread == [False] * 4
 
 
@@ -243,6 +252,17 @@ def test_prior_reports_an_unread_glyph_when_the_gaps_do_not_add_up():
     per = [[cand(0, "a", 0.95)], [], [cand(2, "", 0.1)]]
     reading = apply_sequence_prior(per)
     assert texts(reading) == ["a", None, None] and reading.unread == [False, False, True]
+
+
+def test_prior_numbers_an_unread_cell_from_its_row():
+    per = [[cand(0, "A1", 0.9)], [cand(1, "", 0.1)], [cand(2, "A3", 0.9)], [cand(3, "B1", 0.9)], [cand(4, "B2", 0.8)]]
+    reading = apply_sequence_prior(per, rows=[[0, 1, 2], [3, 4]])
+    assert reading.style == "numbered" and texts(reading) == ["A1", "A2", "A3", "B1", "B2"]
+
+
+def test_reading_rows_and_order():
+    boxes = [(0, 100, 50, 190), (60, 0, 110, 90), (0, 0, 50, 95), (60, 105, 110, 190)]
+    assert reading_rows(boxes) == [[2, 1], [0, 3]] and reading_order(boxes) == [2, 1, 0, 3]
 
 
 def test_read_helpers():
