@@ -70,8 +70,8 @@ def demo_items(root: Path, n: int) -> list[Item]:
     """The first ``n`` figures of a ``panel2patch demo-data`` folder."""
     files = sorted((root / "annotations").glob("*.json"))[:n]
     if not files:
-        raise SystemExit(f"{root}: no annotations/*.json; create it with `panel2patch demo-data {root} --n 200 --seed 1`"
-                         " or pass --make-demo")
+        raise SystemExit(f"{root}: no annotations/*.json; create it with "
+                         f"`panel2patch demo-data {root} --n 200 --seed 1` or pass --make-demo")
     items = []
     for f in files:
         fig = Figure.from_json(json.loads(f.read_text(encoding="utf-8")))
@@ -93,7 +93,8 @@ def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | 
         p = pred.get(fid)
         if p is None:
             continue
-        pairs = match(p.panels, gt.panels, lambda a, b: box_iou(a.box, b.box) >= 0.5, lambda a, b: box_iou(a.box, b.box))
+        pairs = match(p.panels, gt.panels, lambda a, b: box_iou(a.box, b.box) >= 0.5,
+                      lambda a, b: box_iou(a.box, b.box))
         for i, j in pairs:
             if gt.panels[j].kind in ("photo", "chart"):
                 total += 1

@@ -191,8 +191,14 @@ def find_candidates(
         zh = int(min(max(24, zone_frac * ph), 8 * max_h))
         reach = int(max(10, 0.2 * min(pw, ph), 0.06 * min(height, width)))
         for corner, cx, cy in (("tl", x0, y0), ("tr", x1, y0), ("bl", x0, y1), ("br", x1, y1)):
-            zx0, zx1 = (max(0, x0 - reach), min(width, x0 + zw)) if cx == x0 else (max(0, x1 - zw), min(width, x1 + reach))
-            zy0, zy1 = (max(0, y0 - reach), min(height, y0 + zh)) if cy == y0 else (max(0, y1 - zh), min(height, y1 + reach))
+            if cx == x0:
+                zx0, zx1 = max(0, x0 - reach), min(width, x0 + zw)
+            else:
+                zx0, zx1 = max(0, x1 - zw), min(width, x1 + reach)
+            if cy == y0:
+                zy0, zy1 = max(0, y0 - reach), min(height, y0 + zh)
+            else:
+                zy0, zy1 = max(0, y1 - zh), min(height, y1 + reach)
             mine.append((corner, cx, cy, (zx0, zy0, zx1, zy1)))
             zone = gray[zy0:zy1, zx0:zx1]
             if zone.shape[0] < min_glyph or zone.shape[1] < 2:
@@ -272,7 +278,8 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             if h > max_h or w > 1.6 * h + 2 or (h >= min_h and (fill < 0.12 or (fill > 0.9 and w > 0.45 * h))):
                 # not a letter (a frame, a block, a wide patch) but maybe drawn around one
                 if h >= min_h:
-                    enclosures.append(_Group((x, y, x + w, y + h), [i], dark, fill, True, _rim(lab, [i], (x, y, x + w, y + h))))
+                    box = (x, y, x + w, y + h)
+                    enclosures.append(_Group(box, [i], dark, fill, True, _rim(lab, [i], box)))
                 continue
             comps.append([x, y, x + w, y + h, i])
         groups = []

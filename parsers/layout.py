@@ -599,7 +599,9 @@ def _merge_unlabelled(blocks: list[_Block], parents: list[int], tolerance: int) 
     for b in blocks:
         if b.label is not None:
             continue
-        if b.unread or (_area(b.core) >= 0.3 * typical and any(_aligned(b.box, o.content or o.box, tolerance) for o in labelled)):
+        grid_cell = _area(b.core) >= 0.3 * typical and any(
+            _aligned(b.box, o.content or o.box, tolerance) for o in labelled)
+        if b.unread or grid_cell:
             keep.append(b)
             continue
         target = None
