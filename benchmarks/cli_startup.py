@@ -1,4 +1,4 @@
-"""Start-up time of ``panel2patch --help`` against a bare interpreter, in the same session.
+"""Start-up time of ``panel2patch --help`` against a bare interpreter, measured back to back.
 
     python benchmarks/cli_startup.py [--repeat 10]
 

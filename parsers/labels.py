@@ -50,8 +50,8 @@ STRETCH = 1.6
 STRIP_GAP = 24
 #: Zones with more connected components than this (per tone) are texture and are skipped.
 MAX_COMPONENTS = 600
-#: Longest strip read in one pass; longer strips are split (the recogniser's cost grows with width).
-MAX_STRIP = 2400
+#: Longest strip read in one pass; longer strips are split (the recogniser's cost per pixel grows with width).
+MAX_STRIP = 1200
 
 ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
 # Single-glyph reads and the letters of the same shape; the series picks the letter it misses.
