@@ -155,7 +155,8 @@ class Writer(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, manifest: dict[str, Any]) -> None:
-        """Write the run's manifest after the last chunk."""
+        """Write the run's manifest after the last chunk (``manifest["shard"]`` / ``["num_shards"]`` say
+        which mining shard it describes)."""
 
 
 class ModelLoader(abc.ABC):

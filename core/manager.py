@@ -107,7 +107,7 @@ def _build() -> pluggy.PluginManager:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from exc
-    if _env_flag(ENV_TRACE) or os.environ.get(ENV_TRACE) == "1":
+    if _env_flag(ENV_TRACE):
         _trace(pm)
     return pm
 

@@ -334,8 +334,6 @@ class Miner:
             "versions": versions(),
             "command": sys.argv,
         }
-        name = "manifest.json" if self.num_shards == 1 else f"manifest-{self.shard:03d}-of-{self.num_shards:03d}.json"
-        manifest["manifest_name"] = name
         self.writer.finish(manifest)
 
 

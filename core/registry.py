@@ -62,7 +62,7 @@ class Registry:
         """Check ``args`` against the factory's signature and annotations without calling it."""
         entry = self.get(name)
         args = dict(args or {})
-        sig = _signature(entry.factory)
+        sig = inspect.signature(entry.factory)
         params = sig.parameters
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         unknown = [k for k in args if k not in params and not takes_kwargs]
@@ -94,10 +94,6 @@ class Registry:
                 f"{type(instance).__name__}, not a {self.base.__name__}"
             )
         return instance
-
-
-def _signature(factory: Callable[..., Any]) -> inspect.Signature:
-    return inspect.signature(factory)
 
 
 def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:

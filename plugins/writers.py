@@ -6,6 +6,7 @@ Layout of a corpus directory::
     shards/corpus-RRR-CCCCC.rejects.jsonl  {"id", "reason", "detail"} per rejected input
     shards/corpus-RRR-CCCCC.stats.json   counts of the chunk; its presence marks the chunk committed
     manifest.json                        counts over all chunks, config and versions
+                                         (manifest-III-of-NNN.json per shard when mined in n > 1 shards)
 
 ``RRR`` is the mining shard (rank), ``CCCCC`` the chunk within it. Files are written under a ``.tmp``
 name and renamed when the chunk commits, stats last.
@@ -96,7 +97,8 @@ class WebDatasetWriter(Writer):
         self._chunk = None
 
     def finish(self, manifest: dict[str, Any]) -> None:
-        name = manifest.get("manifest_name", "manifest.json")
+        shard, num_shards = manifest.get("shard", 0), manifest.get("num_shards", 1)
+        name = "manifest.json" if num_shards == 1 else f"manifest-{shard:03d}-of-{num_shards:03d}.json"
         tmp = self.out / (name + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.out / name)

@@ -33,6 +33,17 @@ def test_importing_the_package_loads_no_plugin_and_no_heavy_library():
     assert out.strip() == "True []"
 
 
+def test_collecting_every_registry_imports_no_heavy_library():
+    code = (
+        "import sys; from panel2patch import manager;"
+        "[manager.registry(k) for k in manager.KINDS];"
+        "print([x for x in ('torch', 'transformers', 'deepspeed', 'onnxruntime', 'vllm', 'cv2', 'skimage', 'open_clip')"
+        " if x in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_plugin_manager_is_built_once():
     assert manager.plugin_manager() is manager.plugin_manager()
 
