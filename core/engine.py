@@ -508,22 +508,18 @@ def versions() -> dict[str, str]:
 
 
 class MetricsLog:
-    """JSONL metrics (always) and TensorBoard scalars (when ``tensorboard`` is installed); main rank only."""
+    """JSONL metrics and TensorBoard scalars (``OUTPUT/tensorboard``); main rank only."""
 
     def __init__(self, out_dir: Path, enabled: bool) -> None:
         self.enabled = enabled
         self.writer: Any = None
         self.file: Any = None
-        self.note = ""
         if not enabled:
             return
-        self.file = open(out_dir / "metrics.jsonl", "a", encoding="utf-8")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(out_dir / "tensorboard"))
-        except ImportError:
-            self.note = "TensorBoard logs disabled: the 'tensorboard' package is not installed; see metrics.jsonl"
+        self.file = open(out_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self.writer = SummaryWriter(str(out_dir / "tensorboard"))
 
     def log(self, step: int, metrics: Mapping[str, Any], kind: str = "train") -> None:
         if not self.enabled:
@@ -701,8 +697,6 @@ class Trainer:
             self.texts.cache = TextEmbeddingCache(self.texts.encode, fingerprint, directory)
         self.loaders = self._loaders({})
         self.log = MetricsLog(self.out_dir, self.is_main)
-        if self.log.note:
-            self._print(self.log.note)
         if self.resume:
             self._load_checkpoint(self.resume)
         if self.is_main:

@@ -1,8 +1,10 @@
 """Granularity levels: figure (M), panel (P) and region (R) samples of a mined figure.
 
-All boxes are figure pixels. A panel's text is its sub-caption (which already includes the shared
-preamble), optionally followed by its short description; a region's texts are its caption clauses, one
-picked at random per use. Boxes smaller than ``min_size`` pixels on a side are not used, nor are
+All boxes are figure pixels. A panel's text is its sub-caption, optionally followed by its short
+description; the figure's shared preamble, which the sub-caption starts with, is moved behind the panel's
+own segment by default (``preamble="after"``) so that truncation to the text encoder's context length
+drops shared words before panel-specific ones (``"before"`` keeps caption order, ``"drop"`` removes it).
+A region's texts are its caption clauses, one picked at random per use. Boxes smaller than ``min_size`` pixels on a side are not used, nor are
 panels or regions without text.
 """
 
@@ -29,11 +31,24 @@ def _padded(box: Box, pad: float, within: Box) -> Box:
     )
 
 
-def panel_texts(panel: Panel, use_description: bool) -> tuple[str, ...]:
+PREAMBLE_PLACES = ("after", "before", "drop")
+
+
+def panel_texts(panel: Panel, use_description: bool, preamble: str = "after") -> tuple[str, ...]:
     text = (panel.subcaption or "").strip()
+    shared = (panel.preamble or "").strip()
+    if preamble != "before" and shared and text.startswith(shared):
+        segment = text[len(shared):].strip()
+        text = segment if preamble == "drop" or not segment else f"{segment} {shared}"
     if use_description and panel.description and panel.description.strip():
         text = f"{text} {panel.description.strip()}".strip()
     return (text,) if text else ()
+
+
+def _check_place(preamble: str) -> str:
+    if preamble not in PREAMBLE_PLACES:
+        raise ValueError(f"preamble must be one of {', '.join(PREAMBLE_PLACES)}, got {preamble!r}")
+    return preamble
 
 
 def region_texts(region: Region) -> tuple[str, ...]:
@@ -46,9 +61,10 @@ class FigureLevel(GranularityLevel):
     name = "figure"
     code = "M"
 
-    def __init__(self, use_description: bool = True, min_size: float = 8.0) -> None:
+    def __init__(self, use_description: bool = True, min_size: float = 8.0, preamble: str = "after") -> None:
         self.use_description = use_description
         self.min_size = min_size
+        self.preamble = _check_place(preamble)
 
     def samples(self, figure: Figure) -> list[LevelSample]:
         caption = (figure.caption or "").strip()
@@ -57,7 +73,7 @@ class FigureLevel(GranularityLevel):
         children = tuple(
             Node(p.id, p.box, texts)
             for p in figure.panels
-            if _big_enough(p.box, self.min_size) and (texts := panel_texts(p, self.use_description))
+            if _big_enough(p.box, self.min_size) and (texts := panel_texts(p, self.use_description, self.preamble))
         )
         box = (0.0, 0.0, float(figure.width), float(figure.height))
         return [LevelSample(self.name, figure.id, box, (caption,), children=children)]
@@ -70,8 +86,9 @@ class PanelLevel(GranularityLevel):
     code = "P"
 
     def __init__(self, use_description: bool = True, min_size: float = 16.0, region_min_size: float = 4.0,
-                 region_pad: float = 0.0) -> None:
+                 region_pad: float = 0.0, preamble: str = "after") -> None:
         self.use_description = use_description
+        self.preamble = _check_place(preamble)
         self.min_size = min_size
         self.region_min_size = region_min_size
         self.region_pad = region_pad
@@ -79,7 +96,7 @@ class PanelLevel(GranularityLevel):
     def samples(self, figure: Figure) -> list[LevelSample]:
         out = []
         for panel in figure.panels:
-            texts = panel_texts(panel, self.use_description)
+            texts = panel_texts(panel, self.use_description, self.preamble)
             if not texts or not _big_enough(panel.box, self.min_size):
                 continue
             children = tuple(
@@ -97,10 +114,12 @@ class RegionLevel(GranularityLevel):
     name = "region"
     code = "R"
 
-    def __init__(self, use_description: bool = True, min_size: float = 4.0, pad: float = 0.0) -> None:
+    def __init__(self, use_description: bool = True, min_size: float = 4.0, pad: float = 0.0,
+                 preamble: str = "after") -> None:
         self.use_description = use_description
         self.min_size = min_size
         self.pad = pad
+        self.preamble = _check_place(preamble)
 
     def samples(self, figure: Figure) -> list[LevelSample]:
         panels = {p.id: p for p in figure.panels}
@@ -110,7 +129,7 @@ class RegionLevel(GranularityLevel):
             panel = panels.get(region.panel_id)
             if not texts or panel is None or not _big_enough(region.box, self.min_size):
                 continue
-            parent_texts = panel_texts(panel, self.use_description) or texts
+            parent_texts = panel_texts(panel, self.use_description, self.preamble) or texts
             parent = Node(panel.id, panel.box, parent_texts)
             box = _padded(region.box, self.pad, panel.box)
             out.append(LevelSample(self.name, region.id, box, texts, parent=parent))

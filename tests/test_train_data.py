@@ -193,3 +193,31 @@ def test_a_stream_with_no_samples_for_its_reader_says_so(tmp_path, levels):
     loader = _loader(tmp_path / "c", levels["region"], held_out=0.0)
     with pytest.raises(CorpusError, match="found no train samples"):
         next(loader)
+
+
+def _panel_with_preamble():
+    from panel2patch.data import Panel
+
+    return Figure(id="f", width=100, height=50, caption="Shared title. (A) Left half. (B) Right half.", panels=[
+        Panel(id="p0", box=(0, 0, 50, 50), label="A", subcaption="Shared title. Left half.",
+              preamble="Shared title."),
+        Panel(id="p1", box=(50, 0, 100, 50), label="B", subcaption="Right half."),
+    ])
+
+
+@pytest.mark.parametrize("place, expected", [
+    ("after", ["Left half. Shared title.", "Right half."]),
+    ("before", ["Shared title. Left half.", "Right half."]),
+    ("drop", ["Left half.", "Right half."]),
+])
+def test_panel_text_places_the_shared_preamble(place, expected):
+    figure = _panel_with_preamble()
+    panel = build("levels", "panel", {"preamble": place})
+    assert [s.texts[0] for s in panel.samples(figure)] == expected
+    children = build("levels", "figure", {"preamble": place}).samples(figure)[0].children
+    assert [c.texts[0] for c in children] == expected
+
+
+def test_unknown_preamble_place_is_refused():
+    with pytest.raises(ValueError, match="preamble must be one of after, before, drop"):
+        build("levels", "panel", {"preamble": "middle"})

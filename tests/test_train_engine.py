@@ -115,6 +115,21 @@ def test_training_writes_a_run_directory_checkpoints_and_metrics(uninterrupted):
     assert lrs[2:] == sorted(lrs[2:], reverse=True) and lrs[-1] < lrs[2]
 
 
+def test_tensorboard_logs_hold_the_same_scalars_as_the_metrics_file(uninterrupted):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, _, _, out = uninterrupted
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    train = [r for r in _train_records(out) if r["kind"] == "train"]
+    assert {"train/figure/clip", "train/panel/loss", "train/lr", "eval/panel/i2t_r1"} <= tags
+    logged = [(e.step, e.value) for e in events.Scalars("train/panel/loss")]
+    expected = [(r["step"], r["panel/loss"]) for r in train if "panel/loss" in r]
+    assert [s for s, _ in logged] == [s for s, _ in expected]
+    assert [v for _, v in logged] == pytest.approx([v for _, v in expected], rel=1e-6)
+
+
 def test_lifecycle_hooks_are_called_on_the_main_rank(uninterrupted):
     _, _, rec, _ = uninterrupted
     kinds = [c[0] for c in rec.calls]
