@@ -230,6 +230,7 @@ class ShapeMarkerDetector(MarkerDetector):
         texture = _texture(labels, mask, layers.gray, n)
         keep &= texture <= self.max_texture
         candidates = np.flatnonzero(keep)
+        candidates = candidates[~_in_words(stats, candidates, texture <= self.max_texture)]
         if len(candidates) > 300:  # a texture-dominated layer: look at the flattest components only
             candidates = candidates[np.argsort(texture[candidates])[:300]]
         found = []
@@ -277,13 +278,13 @@ class ShapeMarkerDetector(MarkerDetector):
         colours = np.stack([v_colour[sides[:, 0]], h_colour[sides[:, 1]], v_colour[sides[:, 2]],
                             h_colour[sides[:, 3]]], axis=1)
         same_colour = (colours.max(axis=1) - colours.min(axis=1)).max(axis=1) <= 70
+        boxes = np.array([rect for rect, _ in rects])
+        rw, rh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        ok = same_colour & ~((rw >= self.max_box_size * w) & (rh >= self.max_box_size * h))
+        ok[ok] = ~(_crossed(hs, boxes[ok], self.max_line_width, vertical=False)
+                   | _crossed(vs, boxes[ok], self.max_line_width, vertical=True))
         found = []
-        for ((x0, y0, x1, y1), sides), ok in zip(rects, same_colour):
-            rw, rh = x1 - x0, y1 - y0
-            if not ok or (rw >= self.max_box_size * w and rh >= self.max_box_size * h):
-                continue
-            if _crossed(hs, vs, (x0, y0, x1, y1), self.max_line_width):
-                continue
+        for ((x0, y0, x1, y1), sides), rw, rh in zip([rects[k] for k in np.flatnonzero(ok)], rw[ok], rh[ok]):
             if any(box_iou((x0, y0, x1, y1), f.box) >= 0.8 for f in found):
                 continue  # the same outline seen through a neighbouring stroke band
             flat = _outline_flatness(rgb, gray, ridge_h, ridge_v, (x0, y0, x1, y1), hs, vs, sides)
@@ -298,7 +299,8 @@ class ShapeMarkerDetector(MarkerDetector):
 
     def _attach_text(self, found: list[_Found], layers: _Layers, label_box: Box | None) -> None:
         h, w = layers.gray.shape
-        crops, owners = [], []
+        # One read per text line, however many markers share it.
+        owners: dict[tuple[int, int, int, int], list[_Found]] = {}
         for f in found:
             if f.kind == "inset":
                 continue
@@ -307,13 +309,14 @@ class ShapeMarkerDetector(MarkerDetector):
                 continue
             x0, y0, x1, y1 = line.box
             pad = 0.25 * line.height + 2
-            cx0, cy0 = max(0, int(x0 - pad)), max(0, int(y0 - pad))
-            cx1, cy1 = min(w, int(math.ceil(x1 + pad))), min(h, int(math.ceil(y1 + pad)))
-            crops.append(layers.rgb[cy0:cy1, cx0:cx1])
-            owners.append(f)
-        for f, result in zip(owners, self._reader.read(crops)):
+            crop = (max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(w, int(math.ceil(x1 + pad))),
+                    min(h, int(math.ceil(y1 + pad))))
+            owners.setdefault(crop, []).append(f)
+        crops = [layers.rgb[cy0:cy1, cx0:cx1] for cx0, cy0, cx1, cy1 in owners]
+        for shared, result in zip(owners.values(), self._reader.read(crops)):
             if result is not None:
-                f.text = result[0]
+                for f in shared:
+                    f.text = result[0]
 
 
 # -- layers -------------------------------------------------------------------------------------------
@@ -490,9 +493,14 @@ def _classify(sub: np.ndarray) -> _Found | None:
             return _Found("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail,
                           size=size)
         # One-pixel spurs (texture touching the marker) spoil a small triangle's outline: open first.
-        core = _largest(cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))) if size >= 10 else sub
-        if core is not None and core.sum() < 0.75 * sub.sum():  # mostly strokes: not a filled shape
+        core = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if size >= 10 else sub
+        pixels = sub.sum()
+        if core.sum() < 0.75 * pixels:  # mostly strokes: not a filled shape
             core = None
+        elif size >= 10:
+            core = _largest(core)
+            if core is not None and core.sum() < 0.75 * pixels:
+                core = None
         core_shape = _contour_shape(core) if core is not None else None
         if core_shape is not None and not core_shape[1] and core_shape[2] >= 0.85:
             tri = _triangle(core_shape[0], float(core.sum()))
@@ -609,6 +617,10 @@ def _arrow(sub: np.ndarray):
     best = None
     for axis in (vecs[:, 1], vecs[:, 0]):
         normal = np.array([-axis[1], axis[0]])
+        # _arrow_along needs 10 one-pixel slices along the axis and a head 6 px wide across it.
+        s, t = d @ axis, d @ normal
+        if s.max() - s.min() < 9.0 or t.max() - t.min() < 4.99:
+            continue
         for sign in (1.0, -1.0):
             res = _arrow_along(d, axis * sign, normal)
             if res is not None and (best is None or res[2] > best[2]):
@@ -752,22 +764,25 @@ def _runs(on: np.ndarray) -> list[tuple[int, int]]:
     if on.all() or not on.any():
         return []
     shift = int(np.argmin(on))  # start scanning at an off sample so no run wraps
-    rolled = np.roll(on, -shift)
-    runs, i = [], 0
-    while i < n:
-        if rolled[i]:
-            j = i
-            while j < n and rolled[j]:
-                j += 1
-            runs.append(((i + shift) % n, j - i))
-            i = j
-        else:
-            i += 1
-    return runs
+    edges = np.diff(np.concatenate(([0], np.roll(on, -shift).astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return list(zip(((starts + shift) % n).tolist(), (ends - starts).tolist()))
+
+
+def _run_counts(rings: np.ndarray) -> np.ndarray:
+    """Number of circular runs of True in each row of a boolean ``[K, N]`` array (0 when all True)."""
+    return np.count_nonzero(rings & ~np.roll(rings, 1, axis=1), axis=1)
+
+
+#: Sample angles of the rings read by :func:`_spokes`.
+_SPOKE_ANGLES = np.linspace(0.0, 2 * np.pi, 120, endpoint=False)
+_SPOKE_RINGS = np.array([0.9, 0.8, 0.7, 0.6])
 
 
 def _spokes(sub: np.ndarray) -> tuple[int, float] | None:
     """Number of regular spokes radiating from the component's centre, and a regularity score."""
+    import cv2
+
     ys, xs = np.nonzero(sub)
     cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
     radius = float(np.sqrt(((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2).max()))
@@ -776,33 +791,36 @@ def _spokes(sub: np.ndarray) -> tuple[int, float] | None:
     yc, xc = int(cy), int(cx)
     if not sub[max(0, yc - 1) : yc + 2, max(0, xc - 1) : xc + 2].any():
         return None
-    n = 120
-    rings = []
-    for frac in (0.9, 0.8, 0.7, 0.6):
-        runs = _runs(_ring(sub, cx, cy, frac * radius, n))
-        centres = np.sort(np.array([(st + ln / 2.0) % n for st, ln in runs]) * (2 * np.pi / n))
-        irregularity = 1.0
-        if len(centres) >= 3:
-            gaps = np.diff(centres, append=centres[0] + 2 * np.pi)
-            irregularity = float(gaps.std() / gaps.mean())
-        rings.append((len(runs), irregularity, centres, frac))
+    n = len(_SPOKE_ANGLES)
+    # All rings in one lookup: row k samples the circle of radius _SPOKE_RINGS[k] * radius.
+    r = (_SPOKE_RINGS * radius)[:, None]
+    mx = (cx + r * np.cos(_SPOKE_ANGLES) - 0.5).astype(np.float32)
+    my = (cy + r * np.sin(_SPOKE_ANGLES) - 0.5).astype(np.float32)
+    subf = sub.astype(np.float32)
+    on = cv2.remap(subf, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) >= 0.5
+    counts = _run_counts(on)
+    candidates = (counts >= 5) & (counts <= 8)
+    if not candidates.any():
+        return None
     # Near the centre thick spokes merge, so count on the outermost regular ring; the spoke pattern
     # must persist on a second ring, and every spoke must run straight back to the centre (letters
     # such as S or G cross a ring several times too, but not along radii).
-    for count, irregularity, centres, frac in rings:
-        if 5 <= count <= 8 and irregularity <= 0.3:
-            if sum(1 for c, *_ in rings if c >= 4) < 2:
-                return None
-            radii = np.linspace(0.15, frac, 8) * radius
-            xs_ = (cx + np.outer(np.cos(centres), radii) - 0.5).astype(np.float32)
-            ys_ = (cy + np.outer(np.sin(centres), radii) - 0.5).astype(np.float32)
-            import cv2
-
-            along = cv2.remap(sub.astype(np.float32), xs_, ys_, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=0)
-            if (along >= 0.5).mean(axis=1).min() < 0.75:
-                return None
-            return count, float(np.clip(1.0 - irregularity, 0.0, 1.0))
+    for k in np.flatnonzero(candidates):
+        runs = _runs(on[k])
+        centres = np.sort(np.array([(st + ln / 2.0) % n for st, ln in runs]) * (2 * np.pi / n))
+        gaps = np.diff(centres, append=centres[0] + 2 * np.pi)
+        irregularity = float(gaps.std() / gaps.mean())
+        if irregularity > 0.3:
+            continue
+        if np.count_nonzero(counts >= 4) < 2:
+            return None
+        radii = np.linspace(0.15, _SPOKE_RINGS[k], 8) * radius
+        xs_ = (cx + np.outer(np.cos(centres), radii) - 0.5).astype(np.float32)
+        ys_ = (cy + np.outer(np.sin(centres), radii) - 0.5).astype(np.float32)
+        along = cv2.remap(subf, xs_, ys_, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if (along >= 0.5).mean(axis=1).min() < 0.75:
+            return None
+        return int(counts[k]), float(np.clip(1.0 - irregularity, 0.0, 1.0))
     return None
 
 
@@ -842,6 +860,36 @@ def _is_dagger(sub: np.ndarray) -> bool:
         return False
     others = np.delete(rows, idx)
     return bool(others.max(initial=0) <= 0.45 * cw)
+
+
+def _in_words(stats: np.ndarray, candidates: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Which ``candidates`` (component indices) are letters inside a word or number.
+
+    A letter inside a word has flat glyphs of about its height close by on both sides along the
+    line (rows, or columns for rotated text), not all of its own size; a marker with its label has
+    text on one side at most, and a row of identical marks (``***``) is not a word.
+    """
+    out = np.zeros(len(candidates), dtype=bool)
+    glyphs = np.flatnonzero(flat)
+    glyphs = glyphs[glyphs > 0]
+    if len(candidates) == 0 or len(glyphs) < 2:
+        return out
+    c, g = stats[candidates][:, None, :4].astype(np.int64), stats[glyphs][None, :, :4].astype(np.int64)
+    other = candidates[:, None] != glyphs[None, :]
+    for along, across in ((0, 1), (1, 0)):  # words along rows, then along columns
+        c0, c_len, c_a0, c_size = c[..., along], c[..., along + 2], c[..., across], c[..., across + 2]
+        g0, g_len, g_a0, g_size = g[..., along], g[..., along + 2], g[..., across], g[..., across + 2]
+        similar = other & (g_size >= 0.5 * c_size) & (g_size <= 2 * c_size)
+        overlap = np.minimum(c_a0 + c_size, g_a0 + g_size) - np.maximum(c_a0, g_a0)
+        near = similar & (overlap >= 0.5 * np.minimum(c_size, g_size))
+        after = g0 - (c0 + c_len)
+        before = c0 - (g0 + g_len)
+        reach = np.minimum(0.5 * c_size, 8.0)  # letter spacing, not the gap between two shapes
+        right = near & (after >= -0.2 * c_size) & (after <= reach)
+        left = near & (before >= -0.2 * c_size) & (before <= reach)
+        other_shape = (np.abs(g_size - c_size) > 0.15 * c_size) | (np.abs(g_len - c_len) > 0.15 * c_len)
+        out |= right.any(axis=1) & left.any(axis=1) & ((right | left) & other_shape).any(axis=1)
+    return out
 
 
 def _isolated(stats: np.ndarray, i: int) -> bool:
@@ -924,14 +972,12 @@ def _segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> np.ndar
     _, ends = np.nonzero(edges == -1)  # row-major order: the i-th end closes the i-th start
     out = []
     open_bands: list[list[int]] = []  # [y0, last_row, x0, x1]
-    i, n = 0, len(rows)
-    while i < n:
-        r = int(rows[i])
-        j = i
-        while j < n and rows[j] == r:
-            j += 1
+    bounds = [0, *(np.flatnonzero(np.diff(rows)) + 1).tolist(), len(rows)] if len(rows) else [0]
+    row_of, starts, ends = rows.tolist(), starts.tolist(), ends.tolist()
+    for i, j in zip(bounds[:-1], bounds[1:]):  # the runs of one row
+        r = row_of[i]
         still_open = []
-        for a, b in zip(starts[i:j].tolist(), ends[i:j].tolist()):
+        for a, b in zip(starts[i:j], ends[i:j]):
             match = None
             for band in open_bands:
                 if band[1] == r - 1:
@@ -946,10 +992,8 @@ def _segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> np.ndar
                 still_open.append(match)
             else:
                 still_open.append([r, r, a, b])
-        for band in open_bands:
-            out.append(band)
+        out += open_bands
         open_bands = still_open
-        i = j
     out += open_bands
     segs = np.array([(b[0], b[1] + 1, b[2], b[3]) for b in out if b[1] + 1 - b[0] <= max_width], dtype=np.int64)
     segs = segs.reshape(-1, 4)
@@ -957,12 +1001,13 @@ def _segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> np.ndar
         return segs
     # A stroke has background on at least one side (an inset's outer side may touch other content);
     # a band cut out of the inside of a filled area has none.
-    keep = np.ones(len(segs), dtype=bool)
-    for k, (y0, y1, x0, x1) in enumerate(segs.tolist()):
-        above = distinct[y0 - 1, x0:x1].mean() if y0 > 0 else 0.0
-        below = distinct[y1, x0:x1].mean() if y1 < h else 0.0
-        keep[k] = min(above, below) <= 0.5
-    return segs[keep]
+    counts = np.zeros((h + 2, w + 1), np.int64)  # row y + 1 holds distinct[y]'s running count
+    np.cumsum(distinct, axis=1, dtype=np.int64, out=counts[1:-1, 1:])
+    y0, y1, x0, x1 = segs.T
+    length = x1 - x0
+    above = (counts[y0, x1] - counts[y0, x0]) / length  # row y0 - 1; zero outside the mask
+    below = (counts[y1 + 1, x1] - counts[y1 + 1, x0]) / length
+    return segs[np.minimum(above, below) <= 0.5]
 
 
 def _stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs: np.ndarray,
@@ -972,22 +1017,41 @@ def _stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, seg
     Flat: at least half of the stroke's distinct pixels lie within 7 grey levels of the most common
     level (robust to texture touching part of the stroke); the colour is their mean.
     """
-    colours = np.zeros((len(segs), 3), np.float64)
-    flat = np.zeros(len(segs), dtype=bool)
-    window = np.ones(15, np.int64)
-    for k, (a0, a1, b0, b1) in enumerate(segs.tolist()):
-        rows, cols = (slice(b0, b1), slice(a0, a1)) if vertical else (slice(a0, a1), slice(b0, b1))
-        on = distinct[rows, cols].view(bool)
-        luma = gray[rows, cols][on]
-        if luma.size == 0:
-            continue
-        counts = np.convolve(np.bincount(luma, minlength=256), window, mode="same")
-        peak = int(np.argmax(counts))
-        if counts[peak] < 0.5 * luma.size:
-            continue
-        near = np.abs(luma.astype(np.int16) - peak) <= 7
-        colours[k] = rgb[rows, cols][on][near].mean(axis=0)
-        flat[k] = True
+    n = len(segs)
+    colours = np.zeros((n, 3), np.float64)
+    flat = np.zeros(n, dtype=bool)
+    if n == 0:
+        return colours, flat
+    a0, a1, b0, b1 = segs.T
+    y0, y1, x0, x1 = (b0, b1, a0, a1) if vertical else (a0, a1, b0, b1)
+    # Every pixel of every stroke's band at once: owner stroke and coordinates.
+    width = x1 - x0
+    area = (y1 - y0) * width
+    if n > 1 and area.sum() > 2_000_000:  # bounded memory on huge panels
+        half = n // 2
+        first, second = (_stroke_colours(rgb, gray, distinct, part, vertical) for part in (segs[:half], segs[half:]))
+        return np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
+    owner = np.repeat(np.arange(n), area)
+    k = np.arange(owner.size) - np.repeat(np.cumsum(area) - area, area)
+    ys, xs = y0[owner] + k // width[owner], x0[owner] + k % width[owner]
+    on = distinct[ys, xs].view(bool)
+    owner, ys, xs = owner[on], ys[on], xs[on]
+    luma = gray[ys, xs]
+    size = np.bincount(owner, minlength=n)
+    hist = np.bincount(owner * 256 + luma, minlength=n * 256).reshape(n, 256)
+    # Pixels within 7 grey levels of each level (a 15-level window, as np.convolve(..., "same")).
+    cum = np.zeros((n, 257), np.int64)
+    np.cumsum(hist, axis=1, out=cum[:, 1:])
+    levels = np.arange(256)
+    counts = cum[:, np.minimum(levels + 8, 256)] - cum[:, np.maximum(levels - 7, 0)]
+    peak = np.argmax(counts, axis=1)
+    flat = (size > 0) & (counts[np.arange(n), peak] >= 0.5 * size)
+    near = flat[owner] & (np.abs(luma.astype(np.int16) - peak[owner]) <= 7)
+    owner, ys, xs = owner[near], ys[near], xs[near]
+    total = np.bincount(owner, minlength=n)
+    for c in range(3):
+        sums = np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n)
+        colours[flat, c] = sums[flat] / total[flat]
     return colours, flat
 
 
@@ -1014,26 +1078,43 @@ def _pair_corners(hs: np.ndarray, vs: np.ndarray, tol: int, min_side: int, limit
     top_right = near(vx1, hx1, ov_h) & near(vy0, hy0, ov_v)
     bottom_left = near(hx0, vx0, ov_h) & near(hy1, vy1, ov_v)
     bottom_right = near(vx1, hx1, ov_h) & near(hy1, vy1, ov_v)
+    # Every (left, top, right) triple, in the order left-top pair, then right; only the first
+    # ``limit + 1`` are looked at. Pairs go in chunks to bound memory on busy panels.
+    left, top = np.nonzero(top_left)
+    none = np.zeros(0, dtype=np.intp)
+    lefts, tops, rights = [none], [none], [none]
+    count = 0
+    for c in range(0, len(left), 256):
+        i, j = left[c : c + 256], top[c : c + 256]
+        p, r = np.nonzero(top_right[:, j].T & (vs[None, :, 0] >= vs[i, 1][:, None] + min_side))
+        lefts.append(i[p])
+        tops.append(j[p])
+        rights.append(r)
+        count += len(p)
+        if count > limit:
+            break
+    i, j, r = (np.concatenate(a)[: limit + 1] for a in (lefts, tops, rights))
+    # Every bottom for each triple, in the order triple, then bottom.
+    at, bottoms = [none], [none]
+    for c in range(0, len(i), 512):
+        below = hs[None, :, 0] >= hs[j[c : c + 512], 1][:, None] + min_side
+        t, k = np.nonzero(bottom_left[i[c : c + 512]] & bottom_right[r[c : c + 512]] & below)
+        at.append(c + t)
+        bottoms.append(k)
+    t, k = np.concatenate(at), np.concatenate(bottoms)
+    i, j, r = i[t], j[t], r[t]
+    x0, y0, x1, y1 = vs[i, 0], hs[j, 0], vs[r, 1], hs[k, 1]
+    crossed = (
+        ((x0 - hs[j, 2] > tol) | (y0 - vs[i, 2] > tol)).astype(np.int64)  # top-left
+        + ((hs[j, 3] - x1 > tol) | (y0 - vs[r, 2] > tol))  # top-right
+        + ((x0 - hs[k, 2] > tol) | (vs[i, 3] - y1 > tol))  # bottom-left
+        + ((hs[k, 3] - x1 > tol) | (vs[r, 3] - y1 > tol))  # bottom-right
+    )
+    keep = crossed <= 2
     rects: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
-    checks = 0
-    for i, j in zip(*np.nonzero(top_left)):
-        rights = np.flatnonzero(top_right[:, j] & (vs[:, 0] >= vs[i, 1] + min_side))
-        for r in rights:
-            bottoms = np.flatnonzero(bottom_left[i] & bottom_right[r] & (hs[:, 0] >= hs[j, 1] + min_side))
-            for k in bottoms:
-                rect = (int(vs[i, 0]), int(hs[j, 0]), int(vs[r, 1]), int(hs[k, 1]))
-                x0, y0, x1, y1 = rect
-                crossed = (
-                    int(x0 - hs[j, 2] > tol or y0 - vs[i, 2] > tol)  # top-left
-                    + int(hs[j, 3] - x1 > tol or y0 - vs[r, 2] > tol)  # top-right
-                    + int(x0 - hs[k, 2] > tol or vs[i, 3] - y1 > tol)  # bottom-left
-                    + int(hs[k, 3] - x1 > tol or vs[r, 3] - y1 > tol)  # bottom-right
-                )
-                if crossed <= 2:
-                    rects.setdefault(rect, (int(i), int(j), int(r), int(k)))
-            checks += 1
-            if checks > limit:
-                return sorted(rects.items())
+    for rect, sides in zip(np.column_stack([x0, y0, x1, y1])[keep].tolist(),
+                           np.column_stack([i, j, r, k])[keep].tolist()):
+        rects.setdefault(tuple(rect), tuple(sides))
     return sorted(rects.items())
 
 
@@ -1110,14 +1191,21 @@ def _frames_text(gray: np.ndarray, rect: tuple[int, int, int, int], line: int) -
     return int(glyphs.sum()) >= 3
 
 
-def _crossed(hs: np.ndarray, vs: np.ndarray, rect: tuple[int, int, int, int], line: int) -> bool:
-    """Whether a stroke spans most of the rectangle inside it (a grid cell or chart, not a box)."""
-    x0, y0, x1, y1 = rect
-    inside_h = (hs[:, 0] > y0 + line) & (hs[:, 1] < y1 - line)
-    span_h = np.minimum(hs[:, 3], x1) - np.maximum(hs[:, 2], x0)
-    inside_v = (vs[:, 0] > x0 + line) & (vs[:, 1] < x1 - line)
-    span_v = np.minimum(vs[:, 3], y1) - np.maximum(vs[:, 2], y0)
-    return bool(np.any(inside_h & (span_h >= 0.8 * (x1 - x0))) or np.any(inside_v & (span_v >= 0.8 * (y1 - y0))))
+def _crossed(strokes: np.ndarray, boxes: np.ndarray, line: int, vertical: bool) -> np.ndarray:
+    """Whether a stroke spans most of each rectangle (``[R, 4]`` boxes) inside it: a grid cell or
+    chart, not a box. ``strokes`` are horizontal ``(y0, y1, x0, x1)`` or vertical ``(x0, x1, y0, y1)``."""
+    if len(boxes) == 0 or len(strokes) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    if len(boxes) > 512:  # bounded memory on busy panels
+        parts = [_crossed(strokes, boxes[k : k + 512], line, vertical) for k in range(0, len(boxes), 512)]
+        return np.concatenate(parts)
+    x0, y0, x1, y1 = (boxes[:, k][:, None] for k in range(4))
+    if vertical:  # swap the roles of x and y
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    s0, s1, a0, a1 = (strokes[:, k][None, :] for k in range(4))
+    inside = (s0 > y0 + line) & (s1 < y1 - line)
+    span = np.minimum(a1, x1) - np.maximum(a0, x0)
+    return (inside & (span >= 0.8 * (x1 - x0))).any(axis=1)
 
 
 # -- clean-up and text --------------------------------------------------------------------------------

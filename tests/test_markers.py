@@ -368,3 +368,160 @@ def test_text_label_next_to_an_arrow_is_read_and_attached():
     arrow = next(m for m in markers if m.kind == "arrow")
     assert arrow.text == "Stent"
     assert all(m.text is None for m in markers if m is not arrow)
+
+
+def test_markers_sharing_one_text_line_read_it_once():
+    img = background("dark")
+    font = ImageFont.load_default(size=18)
+    ImageDraw.Draw(img).text((160, 205), "Stent", fill=WHITE, font=font, anchor="mm")
+    for x in (130.0, 190.0):  # two arrows pointing up from either end of one label
+        draw_arrow(img, (x, 70.0), 90.0, length=120, colour=WHITE, head=22, shaft=4)
+
+    class CountingReader:
+        def __init__(self):
+            self.crops = 0
+
+        def read(self, crops):
+            self.crops += len(crops)
+            return [("Stent", 0.99)] * len(crops)
+
+    det = ShapeMarkerDetector(read_text=True)
+    det._reader = reader = CountingReader()
+    arrows = [m for m in det.detect(img, panel_of(img)) if m.kind == "arrow"]
+    assert len(arrows) == 2 and all(m.text == "Stent" for m in arrows)
+    assert reader.crops == 1
+
+
+# -- letters, neighbours and candidate pruning ----------------------------------------------------
+
+
+def _row_stats(boxes):
+    """``connectedComponentsWithStats``-style stats (background first) for ``(x, y, w, h)`` boxes."""
+    return np.array([(0, 0, 400, 300, 0), *[(x, y, w, h, w * h // 2) for x, y, w, h in boxes]], dtype=np.int32)
+
+
+def test_letters_inside_a_word_are_recognised_in_rows_and_columns():
+    from panel2patch.parsers.markers import _in_words
+
+    def row(widths, heights, x=20, y=50, vertical=False):  # glyphs 2 px apart
+        boxes = []
+        for w, h in zip(widths, heights):
+            boxes.append((y, x, h, w) if vertical else (x, y + 14 - h, w, h))
+            x += w + 2
+        return boxes
+
+    word = row((10, 6, 12, 8, 10), (14, 14, 10, 14, 10))
+    column = row((10, 7, 12, 9), (14, 14, 14, 14), x=100, y=300, vertical=True)  # rotated text
+    stars = row((12, 12, 12), (12, 12, 12), y=150)  # "***": one mark repeated, not a word
+    alone = [(200, 200, 12, 14)]
+    stats = _row_stats(word + column + stars + alone)
+    candidates = np.arange(1, len(stats))
+    inside = _in_words(stats, candidates, np.ones(len(stats), dtype=bool))
+    assert inside.tolist() == [False, True, True, True, False] + [False, True, True, False] + [False] * 3 + [False]
+    # Glyphs that are not flat (texture) do not make a word.
+    assert not _in_words(stats, candidates, np.eye(1, len(stats), 0, dtype=bool)[0]).any()
+
+
+def test_a_row_of_asterisks_is_not_a_word():
+    img = background("light")
+    for k in range(3):  # "***", 2 px apart
+        draw_asterisk(img, (130 + 16 * k, 100), 7, BLACK, width=2)
+    assert [m.kind for m in detect(img)] == ["asterisk"] * 3
+
+
+def test_shapes_in_a_row_with_gaps_wider_than_letter_spacing_are_all_kept():
+    img = background("dark")
+    for x in (110.0, 150.0, 190.0):  # heads 27 px wide, 13 px apart
+        draw_arrow(img, (x, 80.0), 90.0, length=70, colour=WHITE)
+    assert [m.kind for m in detect(img)] == ["arrow"] * 3
+
+
+def test_arrow_with_its_label_just_before_the_tail_is_kept():
+    img = background("light")
+    tail = draw_arrow(img, (260.0, 130.0), 0.0, length=80, colour=BLACK)
+    ImageDraw.Draw(img).text((tail[0] - 3, tail[1]), "Site A", fill=BLACK, font=ImageFont.load_default(size=16),
+                             anchor="rm")
+    assert [m.kind for m in detect(img)] == ["arrow"]
+
+
+def _pair_corners_reference(hs, vs, tol, min_side, limit):
+    """The corner pairing written as plain loops, to check the vectorised one against."""
+    def near(a, b, over):
+        return -over <= a - b <= tol
+
+    rects, checks = {}, 0
+    for i in range(len(vs)):
+        for j in range(len(hs)):
+            if not (near(hs[j, 2], vs[i, 0], tol + 0.5 * (hs[j, 3] - hs[j, 2]))
+                    and near(vs[i, 2], hs[j, 0], tol + 0.5 * (vs[i, 3] - vs[i, 2]))):
+                continue
+            for r in range(len(vs)):
+                if not (vs[r, 0] >= vs[i, 1] + min_side
+                        and near(vs[r, 1], hs[j, 3], tol + 0.5 * (hs[j, 3] - hs[j, 2]))
+                        and near(vs[r, 2], hs[j, 0], tol + 0.5 * (vs[r, 3] - vs[r, 2]))):
+                    continue
+                for k in range(len(hs)):
+                    if not (hs[k, 0] >= hs[j, 1] + min_side
+                            and near(hs[k, 2], vs[i, 0], tol + 0.5 * (hs[k, 3] - hs[k, 2]))
+                            and near(hs[k, 1], vs[i, 3], tol + 0.5 * (vs[i, 3] - vs[i, 2]))
+                            and near(vs[r, 1], hs[k, 3], tol + 0.5 * (hs[k, 3] - hs[k, 2]))
+                            and near(hs[k, 1], vs[r, 3], tol + 0.5 * (vs[r, 3] - vs[r, 2]))):
+                        continue
+                    x0, y0, x1, y1 = int(vs[i, 0]), int(hs[j, 0]), int(vs[r, 1]), int(hs[k, 1])
+                    crossed = (int(x0 - hs[j, 2] > tol or y0 - vs[i, 2] > tol)
+                               + int(hs[j, 3] - x1 > tol or y0 - vs[r, 2] > tol)
+                               + int(x0 - hs[k, 2] > tol or vs[i, 3] - y1 > tol)
+                               + int(hs[k, 3] - x1 > tol or vs[r, 3] - y1 > tol))
+                    if crossed <= 2:
+                        rects.setdefault((x0, y0, x1, y1), (i, j, r, k))
+                checks += 1
+                if checks > limit:
+                    return sorted(rects.items())
+    return sorted(rects.items())
+
+
+@pytest.mark.parametrize("limit", [4000, 40, 0])
+def test_corner_pairing_matches_plain_loops(limit):
+    from panel2patch.parsers.markers import _pair_corners
+
+    rng = np.random.default_rng(7)
+    # Strokes on a coarse grid so that many meet at corners, some running past them.
+    y = rng.integers(0, 6, 40) * 30
+    x0 = rng.integers(0, 5, 40) * 30 - rng.integers(0, 8, 40)
+    hs = np.column_stack([y, y + 2, x0, x0 + rng.integers(1, 4, 40) * 30 + rng.integers(0, 8, 40)]).astype(np.int64)
+    x = rng.integers(0, 6, 40) * 30
+    y0 = rng.integers(0, 5, 40) * 30 - rng.integers(0, 8, 40)
+    vs = np.column_stack([x, x + 2, y0, y0 + rng.integers(1, 4, 40) * 30 + rng.integers(0, 8, 40)]).astype(np.int64)
+    expected = _pair_corners_reference(hs, vs, 6, 10, limit)
+    assert len(expected) >= {4000: 15, 40: 3, 0: 0}[limit]
+    assert _pair_corners(hs, vs, 6, 10, limit=limit) == expected
+
+
+def test_stroke_colours_match_a_per_stroke_count():
+    import cv2
+
+    from panel2patch.parsers.markers import _stroke_colours
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    rgb[10:13, 5:70] = (200, 40, 40)  # one flat stroke among noise
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    distinct = (rng.random((60, 80)) < 0.7).astype(np.uint8)
+    distinct[10:13, 5:70] = 1
+    segs = np.array([(10, 13, 5, 70), (20, 22, 0, 80), (40, 41, 30, 31), (50, 52, 10, 10)], dtype=np.int64)
+    for vertical, s in ((False, segs), (True, segs[:, [2, 3, 0, 1]] // 2)):
+        colours, flat = _stroke_colours(rgb, gray, distinct, s, vertical)
+        for k, (a0, a1, b0, b1) in enumerate(s.tolist()):
+            rows, cols = (slice(b0, b1), slice(a0, a1)) if vertical else (slice(a0, a1), slice(b0, b1))
+            on = distinct[rows, cols].astype(bool)
+            luma = gray[rows, cols][on].astype(int)
+            if luma.size == 0:
+                assert not flat[k]
+                continue
+            counts = [np.count_nonzero(np.abs(luma - level) <= 7) for level in range(256)]
+            peak = int(np.argmax(counts))
+            assert flat[k] == (counts[peak] >= 0.5 * luma.size)
+            if flat[k]:
+                near = np.abs(luma - peak) <= 7
+                assert np.allclose(colours[k], rgb[rows, cols][on][near].mean(axis=0))
+    assert _stroke_colours(rgb, gray, distinct, segs, False)[1][0]  # the drawn stroke is flat
