@@ -3,13 +3,18 @@
 Runs on one CPU core (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``, onnxruntime with one
 intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
 per set: figures per second, median seconds per megapixel by stage (layout, labels, kinds, markers),
-peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against the ground truth
+median seconds per figure, peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against the ground truth
 (scored by :func:`panel2patch.scoring.score`). The marker detector ``shapes`` is called through the
 registry; when it is not registered, its column reads ``absent``.
 
 Usage::
 
-    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shapes]
+    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shapes] [--megapixels 1]
+
+``--megapixels M`` adds, for every set, a second run on the same figures resampled (Lanczos) to about
+``M`` megapixels each, with the ground truth scaled alike: parse cost per figure does not scale with
+pixels alone (label and marker OCR cost per glyph line), so ``s/MP`` on small figures overstates the cost
+of a ~1-MP figure; this run measures it directly and checks that quality holds across resolutions.
 
 ``DEMO_DIR`` is the output of ``panel2patch demo-data DEMO_DIR --n 200 --seed 1``; pass
 ``--make-demo`` to generate it there first. ``--memory`` adds a tracemalloc pass (slower) that reports
@@ -25,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
@@ -51,6 +57,34 @@ class Item:
     id: str
     image: Path
     truth: Figure
+    megapixels: float | None = None  # resample to about this size before parsing
+
+
+def _scale_box(box, f: float):
+    return None if box is None else tuple(v * f for v in box)
+
+
+def scaled_truth(fig: Figure, width: int, height: int) -> Figure:
+    """``fig`` with every box and point mapped to an image resampled to ``width`` x ``height``."""
+    f = width / fig.width
+    panels = [dataclasses.replace(p, box=_scale_box(p.box, f), label_box=_scale_box(p.label_box, f))
+              for p in fig.panels]
+    markers = [dataclasses.replace(m, box=_scale_box(m.box, f), tip=_scale_box(m.tip, f)) for m in fig.markers]
+    regions = [dataclasses.replace(r, box=_scale_box(r.box, f)) for r in fig.regions]
+    return dataclasses.replace(fig, width=width, height=height, panels=panels, markers=markers, regions=regions)
+
+
+def load(item: Item):
+    """The item's image (resampled when asked) and its ground truth in that image's pixels."""
+    image = open_image(item.image)
+    if item.megapixels is None:
+        return image, item.truth
+    from PIL import Image
+
+    f = (item.megapixels * 1e6 / (image.width * image.height)) ** 0.5
+    size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+    image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    return image, scaled_truth(item.truth, *size)
 
 
 @dataclass
@@ -61,6 +95,7 @@ class Run:
     megapixels: list[float] = field(default_factory=list)
     stage_seconds: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     total_seconds: list[float] = field(default_factory=list)
+    figure_seconds: list[float] = field(default_factory=list)
     peak_rss_mib: float = 0.0
     peak_traced_mib: float | None = None
     quality: dict[str, float | None] = field(default_factory=dict)
@@ -107,9 +142,10 @@ def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
 
     result = Run(name)
     preds: dict[str, Figure] = {}
+    truths: dict[str, Figure] = {}
     start = time.perf_counter()
     for item in tqdm(items, desc=name, unit="fig"):
-        image = open_image(item.image)
+        image, truths[item.id] = load(item)
         t0 = time.perf_counter()
         parsed = parser.parse(image, None)
         t1 = time.perf_counter()
@@ -121,21 +157,22 @@ def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
             result.stage_seconds[stage].append(parser.last_timings.get(stage, 0.0) / mp)
         result.stage_seconds["markers"].append((t2 - t1) / mp)
         result.total_seconds.append((t2 - t0) / mp)
+        result.figure_seconds.append(t2 - t0)
         preds[item.id] = Figure(id=item.id, width=parsed.width, height=parsed.height, caption="",
                                 panels=parsed.panels, markers=markers)
     result.wall = time.perf_counter() - start
     result.figures = len(items)
     result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    scores = score(preds, {i.id: i.truth for i in items})["overall"]
+    scores = score(preds, truths)["overall"]
     result.quality = {
         "panel F1@.5": scores["panels"]["0.5"]["f1"],
         "label acc": scores["labels"]["accuracy"],
-        "kind acc": kind_accuracy(preds, {i.id: i.truth for i in items}),
+        "kind acc": kind_accuracy(preds, truths),
     }
     if memory:
         peaks = []
         for item in tqdm(items[:20], desc=f"{name} memory", unit="fig"):
-            image = open_image(item.image)
+            image, _ = load(item)
             tracemalloc.start()
             parsed = parser.parse(image, None)
             if detector is not None:
@@ -155,20 +192,20 @@ def _pct(v: float | None) -> str:
 
 
 def table(runs: list[Run], markers_name: str | None) -> str:
-    header = ["set", "figs", "fig/s", "MP med", *[f"{s} s/MP" for s in STAGES], "total s/MP", "RSS MiB",
+    header = ["set", "figs", "fig/s", "MP med", *[f"{s} s/MP" for s in STAGES], "total s/MP", "s/fig", "RSS MiB",
               "traced MiB", "panel F1", "label acc", "kind acc"]
     rows = []
     for r in runs:
         stage_cells = [_median(r.stage_seconds[s]) if (s != "markers" or markers_name) else "absent" for s in STAGES]
         rows.append([r.name, str(r.figures), f"{r.figures / r.wall:.2f}", _median(r.megapixels), *stage_cells,
-                     _median(r.total_seconds), f"{r.peak_rss_mib:.0f}",
+                     _median(r.total_seconds), _median(r.figure_seconds), f"{r.peak_rss_mib:.0f}",
                      "-" if r.peak_traced_mib is None else f"{r.peak_traced_mib:.0f}",
                      _pct(r.quality["panel F1@.5"]), _pct(r.quality["label acc"]), _pct(r.quality["kind acc"])])
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     lines.append("")
-    lines.append("s/MP: median seconds per megapixel on one core; RSS: process peak resident memory so far; "
+    lines.append("s/MP: median seconds per megapixel on one core; s/fig: median seconds per figure; RSS: process peak resident memory so far; "
                  "traced: peak tracemalloc allocation of one figure (--memory); quality in %")
     return "\n".join(lines)
 
@@ -183,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-real", action="store_true", help="skip the real development set")
     ap.add_argument("--markers", default="shapes", help="marker detector name, or 'none'")
     ap.add_argument("--memory", action="store_true", help="add a tracemalloc pass over 20 figures per set")
+    ap.add_argument("--megapixels", type=float, default=None,
+                    help="also run every set on its figures resampled to about this many megapixels")
     args = ap.parse_args(argv)
 
     import torch
@@ -199,17 +238,22 @@ def main(argv: list[str] | None = None) -> int:
             markers_name = None
     parser.parse(open_image(_warmup_image()), None)  # load the OCR model outside the timings
 
-    runs = []
+    sets = []
     if args.demo is not None:
         if args.make_demo:
             from panel2patch.demo import write_demo
 
             write_demo(args.demo, args.n, args.seed)
-        runs.append(run(f"demo ({args.demo.name})", demo_items(args.demo, args.n), parser, detector, args.memory))
+        sets.append((f"demo ({args.demo.name})", demo_items(args.demo, args.n)))
     if not args.no_real:
-        runs.append(run("exsclaim_ncomms", real_items(args.data), parser, detector, args.memory))
-    if not runs:
+        sets.append(("exsclaim_ncomms", real_items(args.data)))
+    if not sets:
         ap.error("nothing to run: pass --demo DIR and/or leave the real set on")
+    runs = [run(name, items, parser, detector, args.memory) for name, items in sets]
+    if args.megapixels is not None:
+        for name, items in sets:
+            resampled = [dataclasses.replace(i, megapixels=args.megapixels) for i in items]
+            runs.append(run(f"{name} @{args.megapixels:g} MP", resampled, parser, detector, args.memory))
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}  parser=layout (ocr_threads=1)  markers={markers_name or 'absent'}  "
           f"python {sys.version.split()[0]}")
     print(table(runs, markers_name))
