@@ -10,13 +10,14 @@ read in three steps:
    short label (a word, a long number) is not a candidate. A circle, frame or patch drawn around a
    group is decoration; the counter of a letter (the hole of an ``A``) is not a glyph. Every glyph
    found in any zone becomes a candidate of each panel whose zone holds it, with a prior that grows
-   toward that panel's corner.
+   toward that panel's corner. Glyphs are split from their surround at two thresholds: a wide one
+   that keeps thin strokes whole, and a tight one that frees letters printed on mid-tone texture.
 2. **Recognition** (:meth:`LabelReader.recognise`). Candidates are cut out as dark glyphs on white
    (clutter blanked), scaled to the recogniser's line height, stretched 1.6x horizontally (CTC
    decoding otherwise merges repeated narrow letters such as ``iii``) and laid side by side on
    strips that RapidOCR's recognition model reads in one pass each; the CTC column of each decoded
-   character tells which candidate it belongs to. Glyphs without a sure read get a second look at
-   another scale.
+   character tells which candidate it belongs to. Unless the series is already complete, unsure
+   glyphs of the panels without a sure label get a second look at another scale.
 3. **Sequence prior** (:func:`apply_sequence_prior`). Panel labels of a figure share one style
    (letters ``a, b, c``/``A, B, C``, roman numerals ``i, ii, iii``, or letter-digit ``A1, A2, B1``),
    one corner and one case, and usually form one consecutive series in reading order. The series
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,10 @@ STRETCH = 1.6
 STRIP_GAP = 24
 #: Zones with more connected components than this (per tone) are texture and are skipped.
 MAX_COMPONENTS = 600
+#: Thresholds, as shares of a zone's tone range from its darkest (lightest) tone, that split glyphs
+#: from their surround: the wide one keeps thin antialiased strokes whole, the tight one frees a
+#: glyph printed on mid-tone texture that the wide one joins to the texture.
+LEVELS = (0.45, 0.22)
 #: Longest strip read in one pass; longer strips are split (the recogniser's cost per pixel grows with width).
 MAX_STRIP = 1200
 
@@ -61,7 +66,7 @@ _CONFUSABLE: dict[str, tuple[str, ...]] = {
     "8": ("B",), "9": ("g", "q"), "6": ("b", "G"), "2": ("z", "Z"), "4": ("A",), "7": ("T",),
     "n": ("h",), "h": ("n",), "u": ("v",), "e": ("c",), "c": ("e",), "<": ("v", "V"), "√": ("v", "V"),
     "y": ("v",), "U": ("V",), "€": ("e", "C"), "P": ("p", "D"), "R": ("B",), "E": ("F",), "F": ("E",),
-    "3": ("B",), "$": ("S",),
+    "3": ("B",), "$": ("S",), "@": ("a",),
 }
 # Letters whose lower- and upper-case glyphs differ mostly by size.
 _CASELESS = set("cosuvwxzkp")
@@ -145,6 +150,23 @@ def _same_box(a: Box, b: _IBox) -> bool:
     return union > 0 and inter / union >= 0.8
 
 
+def _inside_share(a: Sequence[float], b: Sequence[float]) -> float:
+    """Share of box ``a``'s area inside box ``b``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
+
+
+def _overlaps(box: Sequence[float], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IoU of ``box`` with each row of ``boxes`` (``N x 4``), and the share of ``box`` inside each."""
+    ix = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
+    iy = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
+    inter = ix * iy
+    area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
+    union = area + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
+    return inter / np.maximum(union, 1e-9), inter / area
+
+
 def _contains(outer: _IBox, inner: _IBox) -> bool:
     return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
@@ -159,17 +181,20 @@ def find_candidates(
     boxes: Sequence[Box],
     per_panel: int = 6,
     zone_frac: float = 0.22,
-    min_glyph: int = 5,
+    min_glyph: int = 6,
+    min_prior: float = 0.3,
 ) -> list[Candidate]:
     """Label candidates near the corners of each panel box (figure pixels), at most ``per_panel`` each.
 
     ``rgb`` is the ``H x W x 3`` uint8 figure. A zone spans ``zone_frac`` of the panel's width and
     height at each corner (at least 24 pixels) and reaches beyond the box by 20% of the panel's
     shorter side or 6% of the figure's (at least 10 pixels), where letters printed outside a panel sit.
-    Glyphs are at least ``min_glyph`` pixels high. Glyphs are searched in every zone first; then every
-    glyph inside a panel's zone is a candidate of that panel (a glyph seen from several panels is one
-    :class:`Glyph` shared by their candidates), so a zone whose own thresholds missed a letter still
-    gets it from a neighbouring zone.
+    Glyphs are at least ``min_glyph`` pixels high and searched in every zone first, at the wide
+    threshold (:data:`LEVELS`) and then at the tight one, which adds only glyphs the wide one lost; a
+    glyph inside a larger one of its tone is a piece of it and dropped. Then every glyph centred in a
+    panel's zone is a candidate of that panel (a glyph seen from several panels is one :class:`Glyph`
+    shared by their candidates), so a zone whose own thresholds missed a letter still gets it from a
+    neighbouring zone. Candidates have a prior of at least ``min_prior``.
     """
     import cv2
 
@@ -177,7 +202,7 @@ def find_candidates(
     height, width = gray.shape
     max_glyph = max(10.0, 0.1 * min(height, width))
     zones: list[list[tuple[str, int, int, _IBox]]] = []
-    glyphs: list[Glyph] = []
+    searched: list[tuple[_IBox, float]] = []  # each zone once, with its panel's largest glyph height
     for box in boxes:
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         pw, ph = x1 - x0, y1 - y0
@@ -200,15 +225,54 @@ def find_candidates(
             else:
                 zy0, zy1 = max(0, y1 - zh), min(height, y1 + reach)
             mine.append((corner, cx, cy, (zx0, zy0, zx1, zy1)))
-            zone = gray[zy0:zy1, zx0:zx1]
-            if zone.shape[0] < min_glyph or zone.shape[1] < 2:
-                continue
+            if zy1 - zy0 >= min_glyph and zx1 - zx0 >= 2:
+                searched.append(((zx0, zy0, zx1, zy1), max_h))
+    glyphs: list[Glyph] = []
+    inks: list[Box] = []  # each glyph's box without its decoration
+    tones: list[bool] = []
+    for level in LEVELS:
+        known = len(glyphs)  # glyphs of the wider thresholds
+        for (zx0, zy0, zx1, zy1), max_h in searched:
             # a component touching a zone side (other than the image border) is cut off, not a glyph
             cut = (zx0 > 0, zy0 > 0, zx1 < width, zy1 < height)
-            for gbox, crop, ink_h, patch, numeral in _glyph_groups(cv2, zone, min_glyph, max_h, cut):
+            zone = gray[zy0:zy1, zx0:zx1]
+
+            def seen(ibox: _IBox, dx: int = zx0, dy: int = zy0) -> bool:
+                if not inks:
+                    return False
+                boxes_np = np.array(inks)
+                iou, share = _overlaps((ibox[0] + dx, ibox[1] + dy, ibox[2] + dx, ibox[3] + dy), boxes_np)
+                # a tighter threshold only adds glyphs the wider ones lost: its pieces of a glyph are
+                # not new, unless that glyph is far taller (the letter joined to a line or texture)
+                taller = (boxes_np[:known, 3] - boxes_np[:known, 1]) > 1.5 * (ibox[3] - ibox[1])
+                return bool((iou >= 0.8).any() or ((share[:known] >= 0.5) & ~taller).any())
+
+            for gbox, ibox, dark, crop, ink_h, patch, numeral in _glyph_groups(
+                    cv2, zone, min_glyph, max_h, cut, level, seen):
                 key = (gbox[0] + zx0, gbox[1] + zy0, gbox[2] + zx0, gbox[3] + zy0)
-                if not any(_same_box(g.box, key) for g in glyphs):
-                    glyphs.append(Glyph(tuple(float(v) for v in key), crop, ink_h, patch, numeral=numeral))
+                ink = (float(ibox[0] + zx0), float(ibox[1] + zy0), float(ibox[2] + zx0), float(ibox[3] + zy0))
+                glyph = Glyph(tuple(float(v) for v in key), crop, ink_h, patch, numeral=numeral)
+                shared = next((k for k, g in enumerate(glyphs) if _same_box(g.box, key)), None)
+                if shared is not None:
+                    # one decoration, two glyphs, one inside the other: the outer one is the letter and
+                    # the inner its counter (a light letter on a dark patch), unless the outer one
+                    # fills the decoration (the disk inside a ring, the letter on it)
+                    if ((_inside_share(inks[shared], ink) >= 0.9 and not _same_box(key, ink))
+                            or (_inside_share(ink, inks[shared]) >= 0.9 and _same_box(key, inks[shared]))):
+                        glyphs[shared], inks[shared], tones[shared] = glyph, ink, dark
+                    continue
+                glyphs.append(glyph)
+                inks.append(ink)
+                tones.append(dark)
+    # a glyph inside a larger one of its tone is a piece of it (one stem of "iii", seen from a zone
+    # that holds only that stem), unless that one is far taller (the letter joined to a line)
+    if glyphs:
+        ink_boxes, dark_tone = np.array(inks), np.array(tones)
+        area = (ink_boxes[:, 2] - ink_boxes[:, 0]) * (ink_boxes[:, 3] - ink_boxes[:, 1])
+        tall = ink_boxes[:, 3] - ink_boxes[:, 1]
+        glyphs = [g for k, g in enumerate(glyphs) if not (
+            (_overlaps(inks[k], ink_boxes)[1] >= 0.9) & (dark_tone == tones[k]) & (area > area[k])
+            & (tall <= 1.5 * tall[k])).any()]
     out: list[Candidate] = []
     for index, mine in enumerate(zones):
         found: dict[int, Candidate] = {}
@@ -216,7 +280,9 @@ def find_candidates(
             zw, zh = max(1, zx1 - zx0), max(1, zy1 - zy0)
             for glyph in glyphs:
                 gx0, gy0, gx1, gy1 = glyph.box
-                if gx0 < zx0 or gy0 < zy0 or gx1 > zx1 or gy1 > zy1:
+                # a glyph found from a neighbouring zone may stick out of this one (a letter printed
+                # left of its panel, in the gutter)
+                if not (zx0 <= (gx0 + gx1) / 2 <= zx1 and zy0 <= (gy0 + gy1) / 2 <= zy1):
                     continue
                 # prior: 1 at the corner, falling with the distance of the glyph's near edges from it
                 ex = min(abs(gx0 - cx), abs(gx1 - cx))
@@ -226,7 +292,8 @@ def find_candidates(
                     found[id(glyph)] = Candidate(index, glyph, corner, prior)
         # the best candidate of each corner first (tick labels crowd the lower corners of charts),
         # then the next best overall
-        ranked = sorted(found.values(), key=lambda c: -c.prior)
+        # glyphs at the far end of a zone are rarely labels and not worth reading
+        ranked = sorted((c for c in found.values() if c.prior >= min_prior), key=lambda c: -c.prior)
         firsts = [next(c for c in ranked if c.corner == k) for k in ("tl", "tr", "bl", "br")
                   if any(c.corner == k for c in ranked)]
         rest = [c for c in ranked if all(c is not f for f in firsts)]
@@ -243,26 +310,29 @@ class _Group:
     enclosure: bool = False  # only considered as a circle, frame or patch around a group
     rim: float = 0.0  # ink share of the box's border (1 for a filled patch or a frame)
     letter_h: int = 0  # height of the letters, brackets excluded
-    numeral: str | None = None  # a roman numeral spelled by the shapes of its glyphs (see _numeral)
+    units: list[list[list[int]]] = field(default_factory=list)  # its glyphs, each its components
 
 
-def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tuple[bool, bool, bool, bool]):
-    """Yield ``(box, crop, letter height, patch, numeral)`` for label-like glyph groups of either
-    tone in a gray zone.
+def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tuple[bool, bool, bool, bool],
+                  level: float = 0.45, seen: Callable[[_IBox], bool] | None = None):
+    """Yield ``(box, ink box, dark, crop, letter height, patch, numeral)`` for label-like glyph groups
+    of either tone (``dark``: dark glyphs on a light surround) in a gray zone.
 
-    ``cut`` flags the zone sides (left, top, right, bottom) that are not the image border. ``box`` is
-    in zone pixels and includes a circle, frame or patch drawn around the glyphs; ``crop`` shows the
-    glyphs dark on white; ``patch`` is True for a filled patch read through its letter-shaped hole;
-    ``numeral`` is the roman numeral spelled by the glyph shapes, if any (:func:`_numeral`).
+    ``cut`` flags the zone sides (left, top, right, bottom) that are not the image border. ``level``
+    sets the thresholds, as a share of the zone's tone range from its darkest (lightest) tone.
+    ``box`` is in zone pixels and includes a circle, frame or patch drawn around the glyphs, ``ink
+    box`` does not; ``crop`` shows the glyphs dark on white; ``patch`` is True for a filled patch
+    read through its letter-shaped hole; ``numeral`` is the roman numeral spelled by the glyph
+    shapes, if any (:func:`_numeral`). Groups whose ink box ``seen`` accepts are not yielded.
     """
-    lo, hi = int(np.percentile(zone, 0.5)), int(np.percentile(zone, 99.5))
+    lo, hi = (int(v) for v in np.percentile(zone, (0.5, 99.5)))
     if hi - lo < 40:
         return
     zh, zw = zone.shape
     passes = []
     for dark in (True, False):
         # glyphs are the extreme tone of their surround: split near the zone's darkest (or lightest) tones
-        mask = (zone < lo + 0.45 * (hi - lo)) if dark else (zone > hi - 0.45 * (hi - lo))
+        mask = (zone < lo + level * (hi - lo)) if dark else (zone > hi - level * (hi - lo))
         n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         comps, enclosures, truncated = [], [], []
         if n > MAX_COMPONENTS:  # texture or noise, not a corner with a label on it
@@ -278,8 +348,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             if h > max_h or w > 1.6 * h + 2 or (h >= min_h and (fill < 0.12 or (fill > 0.9 and w > 0.45 * h))):
                 # not a letter (a frame, a block, a wide patch) but maybe drawn around one
                 if h >= min_h:
-                    box = (x, y, x + w, y + h)
-                    enclosures.append(_Group(box, [i], dark, fill, True, _rim(lab, [i], box)))
+                    enclosures.append(_Group((x, y, x + w, y + h), [i], dark, fill, True, -1.0))
                 continue
             comps.append([x, y, x + w, y + h, i])
         groups = []
@@ -296,25 +365,36 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             letter_h = max(b[3] - b[1] for b in (inner or boxes))
             ids = [c[4] for c in g]
             groups.append(_Group(box, ids, dark, area / max(1, (box[2] - box[0]) * (box[3] - box[1])),
-                                 rim=_rim(lab, ids, box), letter_h=letter_h, numeral=_numeral(units, lab)))
+                                 rim=-1.0, letter_h=letter_h, units=units))
         passes.append((dark, lab, groups + enclosures))
+    labels_of = {dark: lab for dark, lab, _ in passes}
+
+    def rim(g: _Group) -> float:
+        if g.rim < 0:  # measured when needed: most groups never contain another
+            g.rim = _rim(labels_of[g.dark], g.ids, g.box)
+        return g.rim
 
     every = [g for p in passes for g in p[2]]
     dropped: set[int] = set()
     around: dict[int, _IBox] = {}  # id(group) -> box of its decoration
+    if not every:
+        return
+    b = np.array([g.box for g in every]).reshape(-1, 4)
+    # holds[i, j]: group j's box holds group i's (and is another box)
+    holds = ((b[None, :, 0] <= b[:, None, 0]) & (b[None, :, 1] <= b[:, None, 1]) & (b[None, :, 2] >= b[:, None, 2])
+             & (b[None, :, 3] >= b[:, None, 3]) & (b[None, :, :] != b[:, None, :]).any(axis=2))
     # a group inside a ring or frame of its own tone is a decorated letter, never a letter's counter
-    ringed = {id(g) for g in every if not g.enclosure and any(
-        e is not g and e.dark == g.dark and e.box != g.box and _contains(e.box, g.box) for e in every)}
-    for g in every:
+    ringed = {id(g) for i, g in enumerate(every) if not g.enclosure and any(
+        every[j].dark == g.dark for j in np.flatnonzero(holds[i]))}
+    for i, g in enumerate(every):
         if g.enclosure:
             continue
         gh = max(1, g.box[3] - g.box[1])
-        for e in every:
-            if e is g or e.box == g.box or not _contains(e.box, g.box):
-                continue
+        for j in np.flatnonzero(holds[i]):
+            e = every[j]
             eh = max(1, e.box[3] - e.box[1])
             ratio = (g.box[2] - g.box[0]) * gh / max(1, (e.box[2] - e.box[0]) * eh)
-            if e.dark == g.dark or (e.rim >= 0.9 and ratio >= 0.1):
+            if e.dark == g.dark or (ratio >= 0.1 and rim(e) >= 0.9):
                 # a circle or frame of the same tone around the group, or a filled patch under it
                 dropped.add(id(e))
                 prev = around.get(id(g))
@@ -328,7 +408,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
                 continue
             gx0, gy0, gx1, gy1 = g.box
             gh = gy1 - gy0
-            if gh < min_h or gx1 - gx0 > 2.4 * gh:
+            if gh < min_h or gx1 - gx0 > 2.4 * gh or (seen is not None and seen(g.box)):
                 continue
             px, py = max(2, int(0.3 * gh)), max(2, int(0.25 * gh))
             rx0, ry0 = max(0, gx0 - px), max(0, gy0 - py)
@@ -344,7 +424,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             box = _union(g.box, around[id(g)]) if id(g) in around else g.box
             # a group whose whole rim is ink is a filled patch, read through its letter-shaped hole
             crop = _render(patch, own, dark, (gx0 - rx0, gy0 - ry0, gx1 - rx0, gy1 - ry0))
-            yield box, crop, g.letter_h, g.rim >= 0.9, g.numeral
+            yield box, g.box, dark, crop, g.letter_h, rim(g) >= 0.9, _numeral(g.units, lab)
 
 
 def _numeral(units: list[list[list[int]]], labels: np.ndarray) -> str | None:
@@ -566,21 +646,58 @@ class LabelReader:
         for glyph, (text, conf) in zip(glyphs, self.recognise([g.crop for g in glyphs])):
             glyph.text, glyph.confidence = normalise_read(text), conf
             glyph.framed = glyph.framed or bool(re.search(r"[()\[\]{}]", text))
-        # a second look, smaller and less stretched, at glyphs without a sure label-like read: the
-        # recogniser's errors on lone letters depend on scale, so the two looks rarely fail together
-        unsure = [g for g in glyphs if g.confidence < 0.9 and len(g.text) <= 3]
+        per_panel: list[list[Candidate]] = [[] for _ in boxes]
+        for cand in candidates:
+            per_panel[cand.panel].append(cand)
+        rows = reading_rows(boxes)
+        _count_numerals(glyphs)
+        reading = apply_sequence_prior(per_panel, self.min_confidence, rows)
+        if _complete(reading):
+            return reading
+        # a second look, smaller and less stretched, at the unsure glyphs of panels without a sure
+        # label: the recogniser's errors on lone letters depend on scale, so the two looks rarely
+        # fail together
+        unsettled = [i for i, p in enumerate(reading.labels)
+                     if p is None or next(c.glyph.confidence for c in per_panel[i] if id(c.glyph) == p.glyph) < 0.9]
+        unsure = list({id(c.glyph): c.glyph for i in unsettled for c in per_panel[i]
+                       if c.glyph.confidence < 0.9 and len(c.glyph.text) <= 3}.values())
+        if not unsure:
+            return reading
         for glyph, (text, conf) in zip(unsure, self.recognise([g.crop for g in unsure], height=32, stretch=1.2)):
             text = normalise_read(text)
             if is_label_text(text) and (not is_label_text(glyph.text) or conf > glyph.confidence):
                 glyph.text, glyph.confidence = text, conf
-        for glyph in glyphs:
-            if glyph.numeral is not None and glyph.text.lower() != glyph.numeral:
-                # dotted stems counted one by one beat a reading that merged or split them
-                glyph.text, glyph.confidence = glyph.numeral, max(glyph.confidence, 0.7)
-        per_panel: list[list[Candidate]] = [[] for _ in boxes]
-        for cand in candidates:
-            per_panel[cand.panel].append(cand)
-        return apply_sequence_prior(per_panel, self.min_confidence, reading_rows(boxes))
+        _count_numerals(unsure)
+        return apply_sequence_prior(per_panel, self.min_confidence, rows)
+
+
+def _complete(reading: LabelReading) -> bool:
+    """True when every panel has a label and together they are the first members of their series
+    (``a`` to ``d`` on four panels; letter-digit labels: every row starts at 1 and counts up)."""
+    labels = [p.text for p in reading.labels if p is not None]
+    if not labels or len(labels) < len(reading.labels):
+        return False
+    if reading.style == "numbered":
+        rows: dict[str, list[int]] = {}
+        for text in labels:
+            rows.setdefault(text[0], []).append(int(text[1:]))
+        return all(sorted(v) == list(range(1, len(v) + 1)) for v in rows.values())
+    return sorted(_rank(t, reading.style) for t in labels) == list(range(len(labels)))
+
+
+def _count_numerals(glyphs: Sequence[Glyph]) -> None:
+    """Read glyphs whose shapes spell a roman numeral as that numeral: dotted stems counted one by one
+    beat a reading that merged or split them. A sure read of something else (``B1`` or ``d``, shapes
+    that only looked like stems), or of another ``v``/``x``, stands."""
+    for glyph in glyphs:
+        if glyph.numeral is None or glyph.text.lower() == glyph.numeral:
+            continue
+        read = _as_roman(glyph.text) if glyph.text else None
+        if glyph.text and read is None and glyph.confidence >= 0.5:
+            continue
+        if read is not None and read.replace("i", "") != glyph.numeral.replace("i", "") and glyph.confidence >= 0.8:
+            continue
+        glyph.text, glyph.confidence = glyph.numeral, max(glyph.confidence, 0.7)
 
 
 def _span_distance(span: tuple[int, int], x: float) -> float:
@@ -615,14 +732,20 @@ def series_style(reads: Sequence[tuple[str, float]]) -> str:
     follow, by a weighted vote. Single ``i``/``v``/``x`` fit both letters and numerals, so they vote
     for neither.
     """
-    roman = sum(c for t, c in reads if len(t) > 1 and _as_roman(t) is not None)
-    numbered = sum(c for t, c in reads if _NUMBERED_RE.match(t) and t[0].isalpha())
-    letter = sum(c for t, c in reads if len(t) == 1 and t.isalpha() and t.lower() not in "ivxl")
+    votes = _style_votes(reads)
+    roman, numbered, letter = votes["roman"], votes["numbered"], votes["letter"]
     if roman > letter and roman >= numbered:
         return "roman"
     if numbered > letter:
         return "numbered"
     return "letter"
+
+
+def _style_votes(reads: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """The weight of the reads that vote for each style (see :func:`series_style`)."""
+    return {"roman": sum(c for t, c in reads if len(t) > 1 and _as_roman(t) is not None),
+            "numbered": sum(c for t, c in reads if _NUMBERED_RE.match(t) and t[0].isalpha()),
+            "letter": sum(c for t, c in reads if len(t) == 1 and t.isalpha() and t.lower() not in "ivxl")}
 
 
 def _as_roman(text: str) -> str | None:
@@ -640,24 +763,35 @@ _TALL = set("bdfhklt")
 def series_upper(glyphs: Sequence[Glyph], style: str) -> bool:
     """Whether a series reads as upper case: the reads' vote weighted by confidence (shapes without
     case, ``c, o, s ...`` and ``i``/``l``, do not vote)."""
+    return _case_vote(glyphs, style) > 0
+
+
+def _case_vote(glyphs: Sequence[Glyph], style: str) -> float:
+    """Confidence of the upper-case reads minus that of the lower-case ones (see :func:`series_upper`)."""
     letters = [g for g in glyphs if g.text[:1].isalpha()]
     if style == "letter":
         letters = [g for g in letters if g.text.lower() not in _CASELESS | {"i", "l"}]
     up = sum(g.confidence for g in letters if g.text[0].isupper())
     down = sum(g.confidence for g in letters if g.text[0].islower())
-    return up > down
+    return up - down
 
 
-def case_from_heights(labels: Sequence[tuple[str, int]]) -> bool | None:
-    """Upper case (True), lower case (False) or unknown (None) from ``(letter, ink height)`` pairs.
+def case_from_heights(labels: Sequence[tuple[str, int]], roman: bool = False) -> bool | None:
+    """Upper case (True), lower case (False) or unknown (None) from ``(label, ink height)`` pairs.
 
     Upper-case letters share one height, while lower-case ``a, c, e ...`` are markedly shorter than
     ``b, d, f ...``; the recogniser sees every glyph scaled to one height and often misses the case.
     The median ratio of short-letter heights to the tall letters' median height decides: above 0.85
     upper case, below 0.8 lower case; a "short" letter more than 1.1 times as tall is ignored.
+    For ``roman`` numerals a lone ``v`` or ``x`` is short and a numeral with an ``i`` tall (its dot);
+    equal heights do not tell (the dot of a small ``i`` is often lost), so only lower case is told.
     """
-    short = [h for t, h in labels if len(t) == 1 and t.lower() in _X_HEIGHT]
-    tall = [h for t, h in labels if len(t) == 1 and t.lower() in _TALL]
+    if roman:
+        short = [h for t, h in labels if t.lower() in ("v", "x")]
+        tall = [h for t, h in labels if "i" in t.lower()]
+    else:
+        short = [h for t, h in labels if len(t) == 1 and t.lower() in _X_HEIGHT]
+        tall = [h for t, h in labels if len(t) == 1 and t.lower() in _TALL]
     if not short or not tall:
         return None
     ratios = [h / max(1.0, float(np.median(tall))) for h in short]
@@ -666,6 +800,8 @@ def case_from_heights(labels: Sequence[tuple[str, int]]) -> bool | None:
     if not ratios:
         return None
     ratio = float(np.median(ratios))
+    if roman:
+        return False if ratio < 0.8 else None
     return True if ratio > 0.85 else False if ratio < 0.8 else None
 
 
@@ -734,15 +870,21 @@ def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidenc
     indices by rows in reading order (default: one row in index order). Steps:
 
     1. The style (letters, roman numerals, letter-digit) is voted by the reads near panel corners,
-       weighted by confidence and position, and the case by the reads' confidence.
+       weighted by confidence and position, and the case by the reads' confidence; another style
+       with votes wins when its selection (below) explains more than 1.2 times as much.
     2. For each corner convention (labels at the top-left, top-right, bottom-left or bottom-right of
        their panels) a selection is made, candidates at other corners counting for 0.6 of their score;
-       the convention whose selection explains the most (sum of scores) wins. A selection:
+       the convention whose selection explains the most (sum of scores, plus 0.1 when two labels or
+       more include the first member) wins. A selection:
     3. gives each panel its best confident read that is exactly a label of the style (score = OCR
-       confidence x position prior); a glyph wanted by two panels stays with the higher score;
-    4. drops a label far from every other label of the series (more places away than there are other
-       panels, at least 2) or beyond the series of ``n`` panels (with three panels or more): text
-       inside a panel; and of a label read on two panels, the weaker read;
+       confidence x position prior; a letter read in the other case counts 0.8 times); a glyph
+       wanted by two panels stays with the higher score;
+    4. drops a label whose glyph is far smaller or larger than the others' (with three labels or
+       more), a label far from every other label of the series (more places away than there are
+       other panels, at least 2) or beyond the series of ``n`` panels (with three panels or more):
+       text inside a panel; and of a label read on two panels, the weaker read, whose glyph is then
+       free for a member the series misses. Without any confident read, weak and confusable reads
+       at the corner that spell distinct members of one short run are taken;
     5. lets the series run from its first member to the last one plus one place per unlabelled panel;
        unlabelled panels take weak or confusable reads at the label corner (``1`` for ``l``, ``0`` for
        ``o``, ``8`` for ``B``, ``m`` for ``iii`` ...) that are members the series misses, strongest
@@ -752,9 +894,10 @@ def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidenc
        members in reading order (provided the labelled panels follow reading order). Letter-digit
        labels are row letter plus column number: an unread cell of a row whose labels agree takes
        its own.
-    7. When the heights of the confidently read letters of the series show their case
-       (:func:`case_from_heights`), all its letters are put into that case; numerals with a dotted
-       ``i`` are lower case.
+    7. The case is decided again from the glyphs the series took (their heights, see
+       :func:`case_from_heights`, else their reads) and, if it changed, the selection is redone in
+       that case. When the heights of the confidently read labels show their case, all are put into
+       that case; numerals with a dotted ``i`` are lower case.
     """
     glyphs = list({id(c.glyph): c.glyph for cands in per_panel for c in cands}.values())
     # weak reads vote too (multi-letter numerals are often read with low confidence), weighted by
@@ -763,23 +906,50 @@ def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidenc
     for cands in per_panel:
         for c in cands:
             near[id(c.glyph)] = max(near.get(id(c.glyph), 0.0), c.prior)
-    style = series_style([(g.text, g.confidence * near[id(g)]) for g in glyphs
-                          if g.confidence >= 0.25 and near[id(g)] >= 0.5])
-    upper = series_upper([g for g in glyphs if g.confidence >= 0.25 and is_label_text(g.text)], style)
+    reads = [(g.text, g.confidence * near[id(g)]) for g in glyphs if g.confidence >= 0.25 and near[id(g)] >= 0.5]
+    voters = [g for g in glyphs if g.confidence >= 0.25 and is_label_text(g.text) and near[id(g)] >= 0.5]
     rows = [list(r) for r in rows] if rows is not None else [list(range(len(per_panel)))]
-    best = _best_corner(per_panel, style, upper, min_confidence, rows)
+    style = series_style(reads)
+    upper = series_upper(voters, style)
+    best, total = _best_corner(per_panel, style, upper, min_confidence, rows)
+    # letters of text near the corners (axis names, units) may outvote a series of another style:
+    # a style whose series explains clearly more wins
+    for other, vote in _style_votes(reads).items():
+        if other == style or vote <= 0:
+            continue
+        other_upper = series_upper(voters, other)
+        reading, other_total = _best_corner(per_panel, other, other_upper, min_confidence, rows)
+        if other_total > 1.2 * total:
+            best, total, style, upper = reading, other_total, other, other_upper
     by_id = {id(g): g for g in glyphs}
+    # a patch read through its letter-shaped hole, or a letter in brackets, does not show the
+    # letter's height
+    heights = {id(c.glyph): c.glyph.height for cands in per_panel for c in cands
+               if not c.glyph.framed and c.glyph.confidence >= min_confidence}
+
+    def series_case(reading: LabelReading) -> bool | None:
+        # the glyphs the series took tell its case, free of other text near the corners: by their
+        # heights, else by their reads
+        by_height = None
+        if style != "numbered":
+            by_height = case_from_heights([(p.text, heights[p.glyph]) for p in reading.labels
+                                           if p is not None and p.glyph in heights], style == "roman")
+        if by_height is not None:
+            return by_height
+        vote = _case_vote([by_id[p.glyph] for p in reading.labels if p is not None], style)
+        return None if not vote else vote > 0
+
+    case = series_case(best)
+    if case is not None and case != upper:
+        upper = case
+        best = _best_corner(per_panel, style, upper, min_confidence, rows)[0]
     if style == "roman" and any(p is not None and by_id[p.glyph].numeral for p in best.labels):
         for p in best.labels:  # a dotted i is lower case
             if p is not None:
                 p.text = p.text.lower()
-    if style == "letter":
-        # a patch read through its letter-shaped hole, or a letter in brackets, does not show the
-        # letter's height
-        heights = {id(c.glyph): c.glyph.height for cands in per_panel for c in cands
-                   if not c.glyph.framed and c.glyph.confidence >= min_confidence}
+    if style != "numbered":
         by_height = case_from_heights([(p.text, heights[p.glyph]) for p in best.labels
-                                       if p is not None and p.glyph in heights])
+                                       if p is not None and p.glyph in heights], style == "roman")
         if by_height is not None and by_height != upper:
             for p in best.labels:
                 if p is not None:
@@ -788,7 +958,7 @@ def apply_sequence_prior(per_panel: Sequence[Sequence[Candidate]], min_confidenc
 
 
 def _best_corner(per_panel: Sequence[Sequence[Candidate]], style: str, upper: bool, min_confidence: float,
-                 rows: list[list[int]]) -> LabelReading:
+                 rows: list[list[int]]) -> tuple[LabelReading, float]:
     best: LabelReading | None = None
     best_total = -1.0
     for corner in ("tl", "tr", "bl", "br"):
@@ -798,8 +968,8 @@ def _best_corner(per_panel: Sequence[Sequence[Candidate]], style: str, upper: bo
         if total > best_total + 1e-9:
             best, best_total = reading, total
     if best is None:
-        return LabelReading([None] * len(per_panel), [False] * len(per_panel), None, style)
-    return best
+        return LabelReading([None] * len(per_panel), [False] * len(per_panel), None, style), 0.0
+    return best, best_total
 
 
 def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, upper: bool,
@@ -820,6 +990,8 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
             for label, plaus in interpretations(c.glyph.text, style, upper):
                 if plaus >= 1.0 or (style == "letter" and c.glyph.text in ("l", "I") and label in ("l", "I")):
                     ok.append((c.glyph.confidence * weight(c), label, c))
+                elif plaus >= 0.8:  # a letter read in the other case: a misread of size only
+                    ok.append((c.glyph.confidence * weight(c) * plaus, label, c))
         options.append(sorted(ok, key=lambda t: -t[0]))
 
     chosen: list[PanelLabel | None] = [None] * n
@@ -840,6 +1012,14 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
             chosen[i] = PanelLabel(label, c.glyph.box, score, c.corner, id(c.glyph))
             break
 
+    # labels of one figure share a font size: a read far smaller or larger than the others is other text
+    sizes = {id(c.glyph): c.glyph.height for cands in per_panel for c in cands}
+    picked = [sizes[p.glyph] for p in chosen if p is not None]
+    if len(picked) >= 3:
+        typical = float(np.median(picked))
+        for i, p in enumerate(chosen):
+            if p is not None and not 0.55 * typical <= sizes[p.glyph] <= 1.8 * typical:
+                chosen[i] = None
     # weakest first, so that of two distant labels the stronger stays
     for i in sorted((k for k in range(n) if chosen[k] is not None), key=lambda k: chosen[k].score):
         others = [_rank(p.text, style) for j, p in enumerate(chosen) if p is not None and j != i]
@@ -852,21 +1032,25 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
         if p is None:
             continue
         if p.text in seen:
+            # a second read of one label is a misread: its glyph is free for the letter it misses
+            taken.pop(p.glyph, None)
             chosen[i] = None
         else:
             seen.add(p.text)
 
     if all(p is None for p in chosen):
-        # no confident read at all: a run of weaker exact reads at this corner may still spell the
-        # series (three panels reading D, E, F at 0.5 each)
+        # no confident read at all: a run of weaker reads at this corner may still spell the series
+        # (three panels reading D, E, F at 0.5 each)
         weak_first = {}
         for i, cands in enumerate(per_panel):
             for c in cands:
                 if c.corner != corner or c.prior < 0.5 or c.glyph.confidence < 0.3 or id(c.glyph) in taken:
                     continue
                 for label, plaus in interpretations(c.glyph.text, style, upper):
-                    score = c.glyph.confidence * weight(c)
-                    if plaus >= 1.0 and (i not in weak_first or weak_first[i][0] < score):
+                    # reads through a confusable shape count when they spell the series together
+                    # (a small "ii" read as "11"), single-letter look-alikes ("1" for "l") do not
+                    score = c.glyph.confidence * weight(c) * plaus
+                    if plaus >= 0.6 and (i not in weak_first or weak_first[i][0] < score):
                         weak_first[i] = (score, label, c)
         ranks = sorted({_rank(label, style) for _, label, _ in weak_first.values()})
         if len(ranks) >= 2 and len(ranks) == len(weak_first) and ranks[-1] - ranks[0] < n:
@@ -875,8 +1059,7 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
                 taken[id(c.glyph)] = i
 
     members = {_rank(p.text, style) for p in chosen if p is not None}
-    # labels of one figure share a font size: weak reads must look like the chosen ones
-    sizes = {id(c.glyph): c.glyph.height for cands in per_panel for c in cands}
+    # weak reads must look like the chosen ones
     typical = float(np.median([sizes[p.glyph] for p in chosen if p is not None])) if members else 0.0
 
     def label_sized(c: Candidate) -> bool:
@@ -944,4 +1127,6 @@ def _select(per_panel: Sequence[Sequence[Candidate]], corner: str, style: str, u
                 taken[id(c.glyph)] = i
                 unread[i] = False
     total = sum(p.score for p in chosen if p is not None)
+    if sum(p is not None for p in chosen) >= 2 and any(p is not None and _rank(p.text, style) == 0 for p in chosen):
+        total += 0.1  # of two conventions that explain as much, the one whose series starts at its start
     return LabelReading(chosen, unread, corner, style), total

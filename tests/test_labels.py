@@ -8,10 +8,13 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from panel2patch.data import box_iou
+from panel2patch.parsers import labels as labels_module
 from panel2patch.parsers.labels import (
     Candidate,
     Glyph,
     LabelReader,
+    LabelReading,
+    PanelLabel,
     apply_sequence_prior,
     case_from_heights,
     find_candidates,
@@ -155,6 +158,51 @@ def test_a_letter_at_a_corner_is_a_candidate_but_a_word_is_not():
     assert corner.corner == "tl" and corner.prior == max(c.prior for c in cands) and corner.prior > 0.5
 
 
+def test_a_letter_on_mid_tone_texture_is_found_at_the_tighter_threshold():
+    # speckled texture darker than the wide threshold touches the letter, so only the tight one frees it
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.choice(np.array([95, 150], np.uint8), size=(220, 300)).astype(np.uint8)).convert("RGB")
+    img = Image.fromarray(np.pad(np.asarray(img), ((10, 10), (10, 10), (0, 0)), constant_values=255))
+    ImageDraw.Draw(img).text((18, 16), "a", font=font(26), fill="black")
+    ink = np.argwhere(np.asarray(img.convert("L"))[14:50, 16:40] < 40)
+    letter = (16 + ink[:, 1].min(), 14 + ink[:, 0].min(), 17 + ink[:, 1].max(), 15 + ink[:, 0].max())
+    cands = find_candidates(np.asarray(img), [(10.0, 10.0, 310.0, 230.0)])
+    assert any(box_iou(c.glyph.box, letter) > 0.6 for c in cands), ([c.glyph.box for c in cands], letter)
+
+
+def test_a_light_letter_on_a_dark_patch_is_one_glyph_not_its_counters():
+    img = Image.new("RGB", (300, 220), "white")
+    d = ImageDraw.Draw(img)
+    d.rectangle((8, 6, 60, 40), fill="black")
+    d.text((14, 10), "B8", font=font(26), fill="white")
+    cands = find_candidates(np.asarray(img), [(0.0, 0.0, 300.0, 220.0)])
+    at_patch = [c.glyph for c in cands if box_iou(c.glyph.box, (8, 6, 61, 41)) > 0.8]
+    assert len(at_patch) == 1
+    glyph = at_patch[0]
+    assert glyph.height >= 15  # the letters' height, not a counter's
+    assert (glyph.crop < 128).mean() > 0.15  # the letters in ink, not the hole of one
+
+
+def test_a_letter_joined_to_a_fainter_line_is_found_apart_from_it():
+    # the wide threshold joins the letter to a grey tick below it; the tight one sees the letter alone
+    img = Image.new("RGB", (400, 300), (30, 30, 30))
+    d = ImageDraw.Draw(img)
+    d.text((10, 8), "B", font=font(18), fill="white")
+    ys, xs = np.nonzero(np.asarray(img.convert("L")) > 128)
+    letter = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    d.rectangle(((letter[0] + letter[2]) // 2 - 1, letter[3], (letter[0] + letter[2]) // 2, letter[3] + 9),
+                fill=(185, 185, 185))
+    cands = find_candidates(np.asarray(img), [(0.0, 0.0, 400.0, 300.0)])
+    assert any(box_iou(c.glyph.box, letter) > 0.8 for c in cands), [c.glyph.box for c in cands]
+
+
+def test_candidates_far_from_every_corner_are_left_out():
+    rgb = _canvas_with_text([((8, 6), "B"), ((38, 20), "7")], size=(300, 220))
+    priors = [c.prior for c in find_candidates(rgb, [(0.0, 0.0, 300.0, 220.0)])]
+    assert priors and min(priors) >= 0.3
+    assert len(find_candidates(rgb, [(0.0, 0.0, 300.0, 220.0)], min_prior=0.0)) > len(priors)
+
+
 def test_recognise_reads_several_crops_on_one_strip():
     reader = LabelReader()
     crops = []
@@ -275,3 +323,107 @@ def test_read_helpers():
     assert interpretations("8", "letter", True) == [("B", 0.5)]
     assert interpretations("81", "numbered", True) == [("B1", 0.6)]
     assert interpretations("m", "roman", False) == [("iii", 0.6)]
+
+
+def test_prior_takes_the_case_of_the_letters_it_chose_and_their_sizes():
+    # the recogniser reads bold capitals B, D, E, F as lower case; capitals share one height, and a
+    # tick label "a" half their size at a far corner is no label
+    reads = [("A", 0.94), ("b", 0.87), ("C", 0.6), ("d", 0.86), ("e", 0.85), ("f", 0.7), ("G", 0.99), ("H", 0.98)]
+    per = [[cand(i, t, c, height=15)] for i, (t, c) in enumerate(reads)]
+    per[7].append(cand(7, "a", 0.99, "br", prior=0.4, height=7))
+    per[5].append(cand(5, "l", 0.62, "tl", prior=0.36, height=9))
+    assert texts(apply_sequence_prior(per)) == list("ABCDEFGH")
+
+
+def test_prior_reads_small_numerals_read_as_digits_as_a_series():
+    per = [[cand(0, "1", 0.95, "tr", height=7)], [cand(1, "11", 0.66, "tr", height=7)]]
+    reading = apply_sequence_prior(per)
+    assert reading.style == "roman" and texts(reading) == ["i", "ii"]
+
+
+def test_numerals_whose_v_is_shorter_than_their_i_are_lower_case():
+    per = [[cand(0, "I", 0.9, height=10)], [cand(1, "II", 0.9, height=10)], [cand(2, "III", 0.9, height=10)],
+           [cand(3, "IV", 0.9, height=10)], [cand(4, "V", 0.9, height=7)]]
+    assert texts(apply_sequence_prior(per)) == ["i", "ii", "iii", "iv", "v"]
+    assert case_from_heights([("iv", 10), ("v", 10)], roman=True) is None  # no dot seen: unknown
+
+
+def test_glyph_shapes_count_numeral_stems_but_do_not_override_other_reads():
+    def glyph(text: str, conf: float, numeral: str) -> Glyph:
+        return Glyph((0.0, 0.0, 10.0, 10.0), np.zeros((2, 2), np.uint8), 10, text=text, confidence=conf,
+                     numeral=numeral)
+
+    merged, other, vx = glyph("ii", 0.9, "iii"), glyph("B1", 0.83, "xi"), glyph("iv", 0.93, "ix")
+    labels_module._count_numerals([merged, other, vx])
+    assert (merged.text, other.text, vx.text) == ("iii", "B1", "iv")
+
+
+def test_complete_series_needs_no_second_look():
+    def reading(labels: list[str | None], style: str = "letter") -> LabelReading:
+        return LabelReading([PanelLabel(t, (0, 0, 1, 1), 1.0) if t else None for t in labels], style=style)
+
+    assert labels_module._complete(reading(["a", "c", "b"]))
+    assert not labels_module._complete(reading(["a", None, "c"]))
+    assert not labels_module._complete(reading(["a", "b", "d"]))
+    assert labels_module._complete(reading(["A1", "A2", "B1"], "numbered"))
+    assert not labels_module._complete(reading(["A1", "A3"], "numbered"))
+
+
+def test_reader_reads_once_when_the_series_is_complete(monkeypatch):
+    img, panels = labelled_grid(list("ABCD"))
+    reader = LabelReader()
+    calls = []
+    recognise = reader.recognise
+
+    def counted(crops, *args, **kwargs):
+        calls.append(len(crops))
+        return recognise(crops, *args, **kwargs)
+
+    monkeypatch.setattr(reader, "recognise", counted)
+    reading = reader.read_panels(np.asarray(img), [tuple(float(v) for v in b) for b in panels])
+    assert texts(reading) == list("ABCD") and len(calls) == 1
+
+
+def test_a_style_whose_series_explains_clearly_more_outvotes_axis_letters():
+    # axis letters C and D near the corners outvote the numerals, but only the numerals form a series
+    def glyph(text: str, conf: float, height: int, x: float) -> Glyph:
+        return Glyph((x, 0.0, x + 8, float(height)), np.zeros((2, 2), np.uint8), height, text=text, confidence=conf)
+
+    i, ii, iv = glyph("i", 0.93, 19, 0), glyph("ii", 0.94, 19, 100), glyph("iv", 0.91, 19, 300)
+    iii, c, d = glyph("i", 0.92, 19, 200), glyph("C", 0.91, 10, 210), glyph("D", 0.94, 11, 220)
+    per = [[Candidate(0, i, "tl", 1.0), Candidate(0, ii, "bl", 0.67)],
+           [Candidate(1, ii, "tl", 1.0), Candidate(1, iv, "bl", 0.99), Candidate(1, c, "tr", 0.91),
+            Candidate(1, iii, "tr", 0.89)],
+           [Candidate(2, c, "tl", 0.99), Candidate(2, iii, "tl", 0.92), Candidate(2, d, "tl", 0.81)],
+           [Candidate(3, iv, "tl", 1.0)]]
+    reading = apply_sequence_prior(per, rows=[[0], [1, 2], [3]])
+    # the second "i" repeats a label: a misread of the numeral the series misses
+    assert reading.style == "roman" and texts(reading) == ["i", "ii", "iii", "iv"]
+
+
+def test_of_two_corners_explaining_as_much_the_one_holding_the_first_letter_wins():
+    # each letter sits at the top-left of its panel and at the top-right of the panel before it
+    def glyph(text: str, x: float) -> Glyph:
+        return Glyph((x, 0.0, x + 12, 18.0), np.zeros((2, 2), np.uint8), 18, text=text, confidence=0.98)
+
+    a, b, c, d = glyph("A", 0), glyph("B", 200), glyph("C", 400), glyph("D", 600)
+    per = [[Candidate(0, a, "tl", 0.94), Candidate(0, b, "tr", 0.94)],
+           [Candidate(1, b, "tl", 0.85), Candidate(1, c, "tr", 0.83)],
+           [Candidate(2, d, "tr", 0.99)],
+           [Candidate(3, d, "tl", 0.85)]]
+    reading = apply_sequence_prior(per)
+    assert reading.corner == "tl" and texts(reading) == ["A", "B", None, "D"]
+
+
+def test_a_circled_a_read_as_at_sign_is_an_a():
+    assert ("a", 0.5) in interpretations("@", "letter", False)
+    per = [[cand(0, "@", 0.95)], [cand(1, "b", 0.95)], [cand(2, "c", 0.9)]]
+    assert texts(apply_sequence_prior(per)) == ["a", "b", "c"]
+
+
+def test_a_letter_printed_in_the_gutter_left_of_its_panel_is_its_candidate():
+    img = Image.new("RGB", (400, 220), "white")
+    ImageDraw.Draw(img).text((152, 0), "W", font=font(26), fill="black")
+    # the left panel's zone holds the whole letter; the right panel's zone holds its centre, not its left edge
+    cands = find_candidates(np.asarray(img), [(0.0, 0.0, 150.0, 220.0), (200.0, 0.0, 400.0, 220.0)])
+    assert any(c.panel == 1 and c.corner == "tl" and c.glyph.box[0] < 160 for c in cands)
