@@ -22,26 +22,26 @@ class ExtraCleaners:
         register("keep_all", KeepAll)
 
 
+HEAVY = ("torch", "transformers", "deepspeed", "onnxruntime", "vllm", "cv2", "skimage", "open_clip")
+
+
+def _run_then_list_heavy(code: str) -> list[str]:
+    """Output lines of ``code`` run in a new interpreter, then the HEAVY modules it left loaded."""
+    probe = f"{code}; import sys; print(*[x for x in {HEAVY!r} if x in sys.modules], sep=',')"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 def test_importing_the_package_loads_no_plugin_and_no_heavy_library():
     code = (
-        "import sys, panel2patch, panel2patch.cli, panel2patch.config, panel2patch.manager as m;"
-        "panel2patch.cli.build_parser();"
-        "heavy = [x for x in ('torch', 'transformers', 'deepspeed', 'onnxruntime', 'vllm', 'cv2') if x in sys.modules];"
-        "print(m._pm is None, heavy)"
+        "import panel2patch, panel2patch.cli, panel2patch.config, panel2patch.manager as m;"
+        "panel2patch.cli.build_parser(); print(m._pm is None)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "True []"
+    assert _run_then_list_heavy(code) == ["True", ""]
 
 
 def test_collecting_every_registry_imports_no_heavy_library():
-    code = (
-        "import sys; from panel2patch import manager;"
-        "[manager.registry(k) for k in manager.KINDS];"
-        "print([x for x in ('torch', 'transformers', 'deepspeed', 'onnxruntime', 'vllm', 'cv2', 'skimage', 'open_clip')"
-        " if x in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    code = "from panel2patch import manager; [manager.registry(k) for k in manager.KINDS]"
+    assert _run_then_list_heavy(code) == [""]
 
 
 def test_plugin_manager_is_built_once():
