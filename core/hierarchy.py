@@ -379,9 +379,12 @@ class _Batches:
             seed = f"{spec.seed}/shuffle/{spec.level.name}/{spec.rank}/{worker}/{workers}"
             items = wds.shuffle(spec.shuffle_buffer, initial=spec.shuffle_buffer, seed=seed)(items)
         batches = wds.batched(spec.batch_size, collation_fn=None, partial=not spec.infinite)(items)
+        # The DataLoader takes batches from its workers in turn, starting with worker 0, so every worker
+        # restarts in the same round; the reader drops the ``skip % workers`` batches before ``skip``.
+        start = spec.skip - spec.skip % workers
         for j, batch in enumerate(batches):
             index = worker + workers * j
-            if index < spec.skip:
+            if index < start:
                 continue
             yield index, batch
 
@@ -526,6 +529,8 @@ class LevelLoader:
     def __next__(self) -> LevelBatch:
         if self._it is None:
             self._it = iter(self._loader())
+            for _ in range(self.spec.skip % max(1, self.options.workers)):
+                next(self._it)  # batches of the restarted round that were consumed before
         batch = next(self._it)
         self.consumed += 1
         return batch

@@ -145,17 +145,17 @@ def test_streams_are_deterministic_given_the_seed(corpus, levels):
     assert run_a != run_c
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_a_loader_resumed_from_its_state_continues_with_the_next_batch(corpus, levels, workers):
+@pytest.mark.parametrize("workers, taken", [(0, 4), (2, 4), (2, 3), (3, 4)])
+def test_a_loader_resumed_from_its_state_continues_with_the_next_batch(corpus, levels, workers, taken):
     full = _loader(corpus, levels["region"], workers=workers)
-    reference = [next(full) for _ in range(7)]
+    reference = [next(full) for _ in range(taken + 3)]
     partial = _loader(corpus, levels["region"], workers=workers)
-    for _ in range(4):
+    for _ in range(taken):
         next(partial)
     state = partial.state_dict()
-    assert state["consumed"] == 4
+    assert state["consumed"] == taken
     resumed = _loader(corpus, levels["region"], workers=workers, skip=state["consumed"])
-    for expected in reference[4:]:
+    for expected in reference[taken:]:
         got = next(resumed)
         assert got.ids == expected.ids and got.texts == expected.texts
         assert torch.equal(got.images, expected.images) and torch.equal(got.roi_boxes, expected.roi_boxes)
