@@ -20,8 +20,8 @@ from pathlib import Path
 
 from panel2patch.data import Figure, Panel, as_box
 
-#: Default location of the development data, relative to the repository root.
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+#: Default location of the development data: ``shared/data/dev`` beside the repository.
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 EXSCLAIM = "exsclaim_ncomms"
 
 
@@ -46,7 +46,7 @@ def load_exsclaim(data: Path = DEFAULT_DATA) -> list[DevFigure]:
         raise FileNotFoundError(f"{path} not found; pass --data pointing at the folder holding {EXSCLAIM}/")
     doc = json.loads(path.read_text(encoding="utf-8"))
     out = []
-    for i, entry in enumerate(doc["figures"]):
+    for entry in doc["figures"]:
         image = root / entry["image"]
         fig_id = image.stem
         panels = [

@@ -1,10 +1,9 @@
 """Speed, memory and quality of the default figure parser (``layout``) and the marker detector.
 
-Runs on one CPU core (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``, onnxruntime with one
-intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
+Runs on one CPU core (``OMP_NUM_THREADS=1``, onnxruntime with one intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
 per set: figures per second, median seconds per megapixel by stage (layout, labels, kinds, markers),
-median seconds per figure, peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against the ground truth
-(scored by :func:`panel2patch.scoring.score`). The marker detector ``shapes`` is called through the
+median seconds per figure, peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against
+the ground truth (scored by :func:`panel2patch.scoring.score`). The marker detector ``shapes`` is called through the
 registry; when it is not registered, its column reads ``absent``.
 
 Usage::
@@ -25,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-# one core for every library, set before numpy, onnxruntime or torch are imported
+# one core for every library, set before numpy or onnxruntime are imported
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
@@ -83,7 +82,7 @@ def load(item: Item):
 
     f = (item.megapixels * 1e6 / (image.width * image.height)) ** 0.5
     size = (max(1, round(image.width * f)), max(1, round(image.height * f)))
-    image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    image = image.resize(size, Image.Resampling.LANCZOS)
     return image, scaled_truth(item.truth, *size)
 
 
@@ -224,9 +223,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run every set on its figures resampled to about this many megapixels")
     args = ap.parse_args(argv)
 
-    import torch
-
-    torch.set_num_threads(1)
     parser = manager.build("figure_parsers", "layout", {"ocr_threads": 1})
     detector = None
     markers_name = None if args.markers == "none" else args.markers
@@ -236,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"marker detector {markers_name!r} is not registered: reported as absent", file=sys.stderr)
             markers_name = None
-    parser.parse(open_image(_warmup_image()), None)  # load the OCR model outside the timings
+    # load the OCR models outside the timings
+    warmup = _warmup_image()
+    parser.parse(warmup, None)
+    if detector is not None and getattr(detector, "_reader", None) is not None:
+        _ = detector._reader.engine
 
     sets = []
     if args.demo is not None:
@@ -260,9 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _warmup_image() -> bytes:
-    import io
-
+def _warmup_image():
     from PIL import Image, ImageDraw
 
     img = Image.new("RGB", (320, 200), "white")
@@ -271,9 +269,7 @@ def _warmup_image() -> bytes:
     draw.rectangle((170, 30, 300, 180), fill=(60, 60, 60))
     draw.text((22, 10), "A", fill="black")
     draw.text((172, 10), "B", fill="black")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    return img
 
 
 if __name__ == "__main__":

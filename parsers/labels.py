@@ -38,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-Box = tuple[float, float, float, float]
+from panel2patch.data import Box
+
+from .ocr import recognition_engine
+
 _IBox = tuple[int, int, int, int]
 
 #: Line height, in pixels, of RapidOCR's recognition model input (PP-OCRv4 rec: 3 x 48 x W).
@@ -578,14 +581,9 @@ class LabelReader:
 
     @property
     def engine(self) -> Any:
-        """The ``rapidocr_onnxruntime.RapidOCR`` engine (models ship inside the wheel)."""
+        """The shared RapidOCR engine (:func:`panel2patch.parsers.ocr.recognition_engine`)."""
         if self._engine is None:
-            from rapidocr_onnxruntime import RapidOCR
-
-            kwargs = {}
-            if self.threads > 0:
-                kwargs = {"intra_op_num_threads": self.threads, "inter_op_num_threads": 1}
-            self._engine = RapidOCR(**kwargs)
+            self._engine = recognition_engine(self.threads)
         return self._engine
 
     def recognise(self, crops: Sequence[np.ndarray], height: int = GLYPH_HEIGHT, stretch: float = STRETCH

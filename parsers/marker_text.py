@@ -6,13 +6,15 @@ far cheaper than detecting text in the whole panel. Coordinates here are pixels 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from panel2patch.data import Box
+
+from .ocr import recognition_engine
 
 
 @dataclass
@@ -62,37 +64,28 @@ def text_lines(boxes: np.ndarray, min_height: float, max_height: float, gap: flo
 class TextReader:
     """Reads cropped single text lines with RapidOCR's recognition model (PP-OCR, CPU, offline).
 
-    The engine is created on the first :meth:`read` and reused; it is shared by the threads of one
-    detector under a lock. ``threads`` sets ONNX Runtime's intra- and inter-op thread counts.
+    The engine (:func:`panel2patch.parsers.ocr.recognition_engine`) is fetched on first use.
+    ``threads``: onnxruntime intra-op threads (0: its default).
     """
 
     def __init__(self, min_score: float = 0.6, threads: int = 1) -> None:
         self.min_score = min_score
         self.threads = threads
-        self._engine = None
-        self._lock = threading.Lock()
 
-    def _get_engine(self):
-        if self._engine is None:
-            from rapidocr_onnxruntime import RapidOCR
-
-            self._engine = RapidOCR(intra_op_num_threads=self.threads, inter_op_num_threads=self.threads)
-        return self._engine
+    @property
+    def engine(self) -> Any:
+        return recognition_engine(self.threads)
 
     def read(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float] | None]:
         """Read each RGB ``uint8 [H, W, 3]`` crop; None where nothing scores ``>= min_score``."""
         out: list[tuple[str, float] | None] = []
-        if not crops:
-            return out
-        with self._lock:
-            engine = self._get_engine()
-            for crop in crops:
-                if crop.size == 0 or min(crop.shape[:2]) < 4:
-                    out.append(None)
-                    continue
-                bgr = np.ascontiguousarray(crop[:, :, ::-1])
-                result, _ = engine(bgr, use_det=False, use_cls=False, use_rec=True)
-                out.append(_best(result, self.min_score))
+        for crop in crops:
+            if crop.size == 0 or min(crop.shape[:2]) < 4:
+                out.append(None)
+                continue
+            bgr = np.ascontiguousarray(crop[:, :, ::-1])
+            result, _ = self.engine(bgr, use_det=False, use_cls=False, use_rec=True)
+            out.append(_best(result, self.min_score))
         return out
 
 

@@ -150,9 +150,6 @@ class ShapeMarkerDetector(MarkerDetector):
         self.corner_margin = corner_margin
         self.inset_min_size = inset_min_size
         self.max_repeats = max_repeats
-        self.read_text = read_text
-        self.text_score = text_score
-        self.ocr_threads = ocr_threads
         self._reader = TextReader(min_score=text_score, threads=ocr_threads) if read_text else None
 
     # -- public -----------------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def jpeg(img, quality=85) -> Image.Image:
 def test_registered_as_shapes_and_built_from_recipe_args():
     det = manager.build("marker_detectors", "shapes", {"read_text": False, "contrast": 50})
     assert isinstance(det, ShapeMarkerDetector)
-    assert det.contrast == 50 and det.read_text is False
+    assert det.contrast == 50 and det._reader is None
 
 
 def test_recipe_args_are_type_checked():
