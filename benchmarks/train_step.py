@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from panel2patch.engine import TextSource, level_step, patch_size, wrap_model
+from panel2patch.engine import TextSource, level_step, parameter_counts, patch_size, wrap_model
 from panel2patch.hierarchy import LevelLoader, LoaderOptions, StreamSpec, find_shards
 from panel2patch.manager import build
-from panel2patch.textcache import TextEmbeddingCache, text_fingerprint
+from panel2patch.textcache import TextEmbeddingCache, text_fingerprint, text_tower_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,10 +102,10 @@ def main() -> int:
         model_args.update(model="p2p-bench-tiny", config=TINY_MODEL)
     loader = build("model_loaders", "open_clip", model_args)
     clip, transform, tokenizer = loader.load()
-    fingerprint = text_fingerprint(clip, tokenizer, [k for k in clip.state_dict() if not k.startswith("visual.")])
+    fingerprint = text_fingerprint(clip, tokenizer, text_tower_names(clip))
     model = wrap_model(clip).to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    n_train, n_total = sum(p.numel() for p in trainable), sum(p.numel() for p in model.parameters())
+    n_train, n_total = parameter_counts(model)
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.05, betas=(0.9, 0.95))
     terms = [(n, build("loss_terms", n, {})) for n in ("clip", "interlevel", "roi_consistency")]
     aggregator = build("aggregators", "mean", {})

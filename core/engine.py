@@ -46,7 +46,7 @@ from .manager import build as build_component
 from .manager import plugin_manager
 from .registry import matches
 from .run import RunInfo
-from .textcache import TextEmbeddingCache, default_cache_dir, text_fingerprint
+from .textcache import TextEmbeddingCache, default_cache_dir, text_fingerprint, text_tower_names
 
 EXPORT_WEIGHTS = "open_clip_model.safetensors"
 EXPORT_CONFIG = "open_clip_config.json"
@@ -298,6 +298,12 @@ class TextSource:
 
     def tokens(self, texts: list[str]) -> Any:
         return self.tokenizer(texts).to(self.device)
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 def level_step(
@@ -644,21 +650,18 @@ class Trainer:
         clip, self.transform, self.tokenizer = self.model_loader.load()
         self.clip = clip
         self.preprocess_cfg = dict(clip.visual.preprocess_cfg)
-        trainable = sum(p.numel() for p in clip.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in clip.parameters())
+        trainable, total = parameter_counts(clip)
         self.param_counts = {"trainable": trainable, "total": total}
         self._print(f"parameters: {trainable:,} trainable / {total:,} total ({100.0 * trainable / max(total, 1):.2f}%)")
-        text_frozen = not any(p.requires_grad for n, p in clip.named_parameters() if not n.startswith("visual.")
-                              and n not in ("logit_scale", "logit_bias"))
+        text_names = set(text_tower_names(clip))
+        text_frozen = not any(p.requires_grad for n, p in clip.named_parameters() if n in text_names)
 
         ds_cfg = self._deepspeed_config()
         bf16 = bool(ds_cfg.get("bf16", {}).get("enabled"))
         self.dtype = torch.bfloat16 if bf16 else torch.float32
-        from panel2patch.plugins.models import text_tower_names
-
         fingerprint = None
         if text_frozen and cfg.text_cache.enabled:
-            fingerprint = text_fingerprint(clip, self.tokenizer, text_tower_names(clip), extra=f"{self.dtype}")
+            fingerprint = text_fingerprint(clip, self.tokenizer, sorted(text_names), extra=f"{self.dtype}")
         # frozen weights are exported from their original fp32 values, not the bf16 training copy
         self._frozen_fp32 = (
             {k: v.detach().clone() for k, v in clip.state_dict().items()} if bf16 and self.is_main else None

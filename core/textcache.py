@@ -28,6 +28,11 @@ def default_cache_dir() -> str:
     return os.path.join(base, "panel2patch", "text-embeddings")
 
 
+def text_tower_names(model: Any) -> list[str]:
+    """Names in ``model.state_dict()`` of the text path: everything but ``visual.`` and the logit terms."""
+    return [k for k in model.state_dict() if not k.startswith("visual.") and k not in ("logit_scale", "logit_bias")]
+
+
 def text_fingerprint(model: Any, tokenizer: Any, names: Sequence[str], extra: str = "") -> str:
     """SHA-256 over the text-path tensors ``names`` of ``model.state_dict()`` (bytes, shapes, dtypes) and
     the tokenizer's class and context length. Compute it before the model is cast or moved."""

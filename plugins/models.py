@@ -36,17 +36,6 @@ class ModelLoadError(Panel2PatchError):
     """The model or its weights could not be built or loaded."""
 
 
-def parameter_counts(model: Any) -> tuple[int, int]:
-    """``(trainable, total)`` parameter counts."""
-    params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
-
-
-def text_tower_names(model: Any) -> list[str]:
-    """Names in ``model.state_dict()`` that belong to the text path (everything but ``visual.`` and logit terms)."""
-    return [k for k in model.state_dict() if not k.startswith("visual.") and k not in ("logit_scale", "logit_bias")]
-
-
 class OpenClipLoader(ModelLoader):
     """Builds an open_clip model with the freezing policy above; ``load`` returns (model, preprocess, tokenizer).
 
