@@ -296,8 +296,13 @@ class TextSource:
             return self.cache(texts).to(self.device, non_blocking=True)
         return self.encode(texts).float()
 
-    def tokens(self, texts: list[str]) -> Any:
-        return self.tokenizer(texts).to(self.device)
+    def forward(self, model: Callable[..., dict[str, Any]], images: Any, texts: list[str]) -> tuple[dict[str, Any], Any]:
+        """``model``'s outputs for ``images`` and the texts' embeddings: from the cache (or encoded without
+        gradient) when the tower is frozen, else from the same forward."""
+        if self.frozen:
+            return model(images), self.embeddings(texts)
+        out = model(images, self.tokenizer(texts).to(self.device))
+        return out, out["text"]
 
 
 def parameter_counts(model: Any) -> tuple[int, int]:
@@ -324,12 +329,7 @@ def level_step(
     unweighted value of each applied term (detached tensors) keyed ``LEVEL/TERM``.
     """
     images = batch.images.to(device=device, dtype=dtype, non_blocking=True)
-    if texts.frozen:
-        out = model(images)
-        text = texts.embeddings(batch.texts)
-    else:
-        out = model(images, texts.tokens(batch.texts))
-        text = out["text"]
+    out, text = texts.forward(model, images, batch.texts)
     dense = out["dense"]
     outputs = LevelOutputs(
         level=batch.level,
@@ -405,13 +405,8 @@ def evaluate_levels(
                 continue
             with torch.no_grad():
                 images = batch.images.to(device=device, dtype=dtype)
-                if texts.frozen:
-                    out = model(images)
-                    text = texts.embeddings(batch.texts).float()
-                else:
-                    out = model(images, texts.tokens(batch.texts))
-                    text = out["text"].float()
-            for key, value in retrieval_recall(out["image"].float(), text).items():
+                out, text = texts.forward(model, images, batch.texts)
+            for key, value in retrieval_recall(out["image"].float(), text.float()).items():
                 sums[key] = sums.get(key, 0.0) + value
             count += batch.num_samples
         metrics[f"eval/{level.name}/samples"] = float(count)
@@ -663,8 +658,10 @@ class Trainer:
         if text_frozen and cfg.text_cache.enabled:
             fingerprint = text_fingerprint(clip, self.tokenizer, sorted(text_names), extra=f"{self.dtype}")
         # frozen weights are exported from their original fp32 values, not the bf16 training copy
+        trained = {n for n, p in clip.named_parameters() if p.requires_grad}
         self._frozen_fp32 = (
-            {k: v.detach().clone() for k, v in clip.state_dict().items()} if bf16 and self.is_main else None
+            {k: v.detach().clone() for k, v in clip.state_dict().items() if k not in trained}
+            if bf16 and self.is_main else None
         )
         dim = int((self.model_loader.model_config() or {}).get("embed_dim") or clip.visual.output_dim)
         agg_module = self.aggregator.setup(dim)
@@ -1048,7 +1045,12 @@ class Trainer:
     # -- export -----------------------------------------------------------------------------------
 
     def trained_state_dict(self) -> dict[str, Any]:
-        """The open_clip state dict in fp32 (trainable weights from the optimizer's fp32 master copy)."""
+        """The open_clip state dict in fp32.
+
+        Frozen weights keep their loaded values. Trainable weights: with ZeRO stage >= 1, DeepSpeed's fp32
+        master copy read from the final checkpoint (``zero_to_fp32``); with stage 0, the module's
+        weights (bf16-rounded when training ran in bf16).
+        """
         import torch
 
         module = self.engine.module.clip

@@ -22,6 +22,7 @@ before any image is decoded.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -578,18 +579,10 @@ def held_out_batches(
 
     Every rank sees the same batches.
     """
-    from torch.utils.data import DataLoader
-
     spec = StreamSpec(
         shards=shards, level=level, split="held_out", held_out=held_out, batch_size=batch_size, seed=seed,
         infinite=False, by_shard=False, related=False, shuffle_buffer=0,
     )
-    loader = DataLoader(
-        level_pipeline(spec, transform, preprocess_cfg), batch_size=None, num_workers=workers,
-        worker_init_fn=_init_worker if workers > 0 else None,
-    )
-    for n, batch in enumerate(loader):
-        if max_batches is not None and n >= max_batches:
-            return
-        yield batch
+    yield from itertools.islice(LevelLoader(spec, transform, preprocess_cfg, LoaderOptions(workers=workers)),
+                                max_batches)
 
