@@ -25,6 +25,18 @@ def box_center(box: Box) -> Point:
     return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
 
 
+def box_clip(box: Box, to: Box) -> Box:
+    """``box`` cut to the inside of ``to``."""
+    return (max(box[0], to[0]), max(box[1], to[1]), min(box[2], to[2]), min(box[3], to[3]))
+
+
+def box_dilate(box: Box, factor: float) -> Box:
+    """``box`` scaled by ``factor`` about its centre."""
+    cx, cy = box_center(box)
+    hw, hh = (box[2] - box[0]) * factor / 2.0, (box[3] - box[1]) * factor / 2.0
+    return (cx - hw, cy - hh, cx + hw, cy + hh)
+
+
 def box_iou(a: Box, b: Box) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

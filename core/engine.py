@@ -10,6 +10,7 @@ CPU with gloo, bf16 on GPU), evaluates in-batch retrieval on the held-out split,
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -528,15 +529,13 @@ class MetricsLog:
         record = {"kind": kind, "step": step, "time": time.time(), **metrics}
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
-        if self.writer is not None:
-            for key, value in metrics.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self.writer.add_scalar(f"{kind}/{key}" if kind != "eval" else key, value, step)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{kind}/{key}" if kind != "eval" else key, value, step)
 
     def close(self) -> None:
-        if self.file is not None:
+        if self.enabled:
             self.file.close()
-        if self.writer is not None:
             self.writer.close()
 
 
@@ -1109,10 +1108,11 @@ def export_model(clip: Any, state: Mapping[str, Any], model_cfg: Mapping[str, An
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
-    seen: dict[str, int] = {}
+    total = collections.Counter(names)
+    seen: collections.Counter[str] = collections.Counter()
     out = []
     for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if names.count(name) == 1 else f"{name}{seen[name]}")
+        seen[name] += 1
+        out.append(name if total[name] == 1 else f"{name}{seen[name]}")
     return out
 

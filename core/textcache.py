@@ -88,28 +88,29 @@ class TextEmbeddingCache:
         import torch
 
         keys = [_key(t) for t in texts]
+        text_of = dict(zip(keys, texts))
         found: dict[str, np.ndarray] = {}
-        for key in dict.fromkeys(keys):
+        for key in text_of:
             vec = self._memory.get(key)
             if vec is not None:
                 self._memory.move_to_end(key)
                 found[key] = vec
-        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        missing = [k for k in text_of if k not in found]
         if missing and self._db is not None:
             for i in range(0, len(missing), 500):
                 chunk = missing[i : i + 500]
                 marks = ",".join("?" * len(chunk))
                 for key, blob in self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
                     found[key] = np.frombuffer(blob, dtype=np.float32)
-        unseen = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        unseen = [k for k in text_of if k not in found]
         self.misses += len(unseen)
         self.hits += len(texts) - len(unseen)
         if unseen:
-            fresh = self._encode(unseen)
+            fresh = self._encode([text_of[k] for k in unseen])
             rows = []
-            for text, vec in zip(unseen, fresh):
-                found[_key(text)] = vec
-                rows.append((_key(text), vec.tobytes()))
+            for key, vec in zip(unseen, fresh):
+                found[key] = vec
+                rows.append((key, vec.tobytes()))
             if self._db is not None:
                 self._db.executemany("INSERT OR IGNORE INTO emb (key, vec) VALUES (?, ?)", rows)
         for key in keys:

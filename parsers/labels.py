@@ -506,7 +506,7 @@ def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
     groups: list[list[list[list[int]]]] = []
     gboxes: list[_IBox] = []
     for k in order:
-        u, (ux0, uy0, ux1, uy1) = units[k], boxes[k]
+        u, (ux0, uy0, _, uy1) = units[k], boxes[k]
         for gi in range(len(groups) - 1, -1, -1):
             gx0, gy0, gx1, gy1 = gboxes[gi]
             if gx1 < ux0 - (uy1 - uy0):

@@ -11,24 +11,13 @@ panels or regions without text.
 from __future__ import annotations
 
 from panel2patch.components import GranularityLevel
-from panel2patch.data import Box, Figure, Panel, Region
+from panel2patch.data import Box, Figure, Panel, Region, box_clip, box_dilate
 from panel2patch.hierarchy import LevelSample, Node
 from panel2patch.hookspecs import hookimpl
 
 
 def _big_enough(box: Box, min_size: float) -> bool:
     return box[2] - box[0] >= min_size and box[3] - box[1] >= min_size
-
-
-def _padded(box: Box, pad: float, within: Box) -> Box:
-    """``box`` grown by ``pad`` times its size on each side, clipped to ``within``."""
-    dx, dy = (box[2] - box[0]) * pad, (box[3] - box[1]) * pad
-    return (
-        max(box[0] - dx, within[0]),
-        max(box[1] - dy, within[1]),
-        min(box[2] + dx, within[2]),
-        min(box[3] + dy, within[3]),
-    )
 
 
 PREAMBLE_PLACES = ("after", "before", "drop")
@@ -100,7 +89,7 @@ class PanelLevel(GranularityLevel):
             if not texts or not _big_enough(panel.box, self.min_size):
                 continue
             children = tuple(
-                Node(r.id, _padded(r.box, self.region_pad, panel.box), rt)
+                Node(r.id, box_clip(box_dilate(r.box, 1 + 2 * self.region_pad), panel.box), rt)
                 for r in figure.regions
                 if r.panel_id == panel.id and _big_enough(r.box, self.region_min_size) and (rt := region_texts(r))
             )
@@ -131,7 +120,7 @@ class RegionLevel(GranularityLevel):
                 continue
             parent_texts = panel_texts(panel, self.use_description, self.preamble) or texts
             parent = Node(panel.id, panel.box, parent_texts)
-            box = _padded(region.box, self.pad, panel.box)
+            box = box_clip(box_dilate(region.box, 1 + 2 * self.pad), panel.box)
             out.append(LevelSample(self.name, region.id, box, texts, parent=parent))
         return out
 

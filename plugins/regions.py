@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 
 from panel2patch.components import CaptionSplit, MarkerClause, RegionMiner
-from panel2patch.data import Box, Figure, Marker, Panel, Region, box_center
+from panel2patch.data import Box, Figure, Marker, Panel, Region, box_center, box_clip, box_dilate
 from panel2patch.hookspecs import hookimpl
 
 #: which caption clause kinds describe which marker kinds
@@ -37,16 +37,6 @@ CLAUSE_KINDS: dict[str, tuple[str, ...]] = {
 def _square(cx: float, cy: float, side: float) -> Box:
     half = side / 2.0
     return (cx - half, cy - half, cx + half, cy + half)
-
-
-def _clip(box: Box, to: Box) -> Box:
-    return (max(box[0], to[0]), max(box[1], to[1]), min(box[2], to[2]), min(box[3], to[3]))
-
-
-def _dilate(box: Box, factor: float) -> Box:
-    cx, cy = box_center(box)
-    hw, hh = (box[2] - box[0]) * factor / 2.0, (box[3] - box[1]) * factor / 2.0
-    return (cx - hw, cy - hh, cx + hw, cy + hh)
 
 
 class MarkerRegionMiner(RegionMiner):
@@ -92,7 +82,7 @@ class MarkerRegionMiner(RegionMiner):
             box = marker.box
         else:
             return None
-        box = _clip(box, panel.box)
+        box = box_clip(box, panel.box)
         return box if box[2] > box[0] and box[3] > box[1] else None
 
     @staticmethod
@@ -152,11 +142,11 @@ class MarkerRegionMiner(RegionMiner):
             ]
             if near:
                 supported.update(near)
-                kept.append(Region(id="", panel_id=prop.panel_id, box=_clip(prop.box, panel.box), marker_ids=near,
+                kept.append(Region(id="", panel_id=prop.panel_id, box=box_clip(prop.box, panel.box), marker_ids=near,
                                    texts=list(prop.texts), score=prop.score, provenance=prop.provenance or "proposal"))
         for region in marker_regions:
             if not supported.intersection(region.marker_ids):
-                region.box = _clip(_dilate(region.box, self.dilation), panels[region.panel_id].box)
+                region.box = box_clip(box_dilate(region.box, self.dilation), panels[region.panel_id].box)
                 region.provenance += "+dilated"
         union = kept + marker_regions
         if len(union) < 2:
