@@ -68,10 +68,12 @@ def features(rgb: np.ndarray) -> KindFeatures:
     ink = np.abs(small - paper).max(axis=-1) > 2
     background = 1.0 - float(ink.mean())
     edge = np.zeros_like(ink)
-    edge[:, 1:] |= codes[:, 1:] != codes[:, :-1]
-    edge[:, :-1] |= codes[:, :-1] != codes[:, 1:]
-    edge[1:, :] |= codes[1:, :] != codes[:-1, :]
-    edge[:-1, :] |= codes[:-1, :] != codes[1:, :]
+    across = codes[:, 1:] != codes[:, :-1]
+    edge[:, 1:] |= across
+    edge[:, :-1] |= across
+    down = codes[1:, :] != codes[:-1, :]
+    edge[1:, :] |= down
+    edge[:-1, :] |= down
     n_ink = int(ink.sum())
     stroke = float((edge & ink).sum() / n_ink) if n_ink else 0.0
     marks = 0

@@ -63,14 +63,14 @@ def bar_chart(w: int = 300, h: int = 240) -> np.ndarray:
 def test_photos(make):
     result = classify(make())
     assert result.kind == "photo", result.features
-    assert 0.5 <= result.score <= 1.0
+    assert result.score >= 0.75  # clear examples stand well away from both thresholds
 
 
 @pytest.mark.parametrize("make", [line_chart, bar_chart, lambda: line_chart(paper=(0, 0, 0), ink=(255, 255, 255))])
 def test_charts(make):
     result = classify(make())
     assert result.kind == "chart", result.features
-    assert 0.5 <= result.score <= 1.0
+    assert result.score >= 0.75
 
 
 def test_features_separate_paper_and_marks():
@@ -78,7 +78,8 @@ def test_features_separate_paper_and_marks():
     photo = features(micrograph())
     assert chart.background >= MIN_CHART_BACKGROUND > photo.background
     assert chart.marks >= MIN_CHART_MARKS
-    assert 0.0 <= chart.stroke <= 1.0 and 0.0 <= photo.stroke <= 1.0
+    # thin lines are all edge; filled bars are mostly inside
+    assert chart.stroke > 0.9 > 0.3 > features(bar_chart()).stroke
 
 
 def test_a_blank_crop_is_not_a_chart_and_an_empty_one_is_unknown():
