@@ -215,15 +215,19 @@ def split_of(key: str, fraction: float) -> str:
     return "held_out" if is_held_out(key, fraction) else "train"
 
 
+def _figure(raw: bytes, where: str, key: str) -> Figure:
+    try:
+        return Figure.from_json(json.loads(raw))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorpusError(f"{where}: sample {key!r}: unreadable figure JSON: {exc}") from None
+
+
 def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]:
     """The figure and image bytes of one WebDataset sample (``json`` + an image member)."""
     key = sample.get("__key__", "?")
     if "json" not in sample:
         raise CorpusError(f"{where}: sample {key!r} has no .json member (members: {sorted(sample)})")
-    try:
-        figure = Figure.from_json(json.loads(sample["json"]))
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CorpusError(f"{where}: sample {key!r}: unreadable figure JSON: {exc}") from None
+    figure = _figure(sample["json"], where, key)
     image = next((sample[e] for e in IMAGE_EXTS if e in sample), None)
     if image is None:
         raise CorpusError(f"{where}: sample {key!r} has no image member ({'/'.join(IMAGE_EXTS)})")
@@ -245,6 +249,8 @@ class CorpusCounts:
 
 def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
     """Count figures and level samples per split, reading only the JSON members of each shard."""
+    from webdataset.tariterators import base_plus_ext
+
     shards = find_shards(corpus)
     figures = {s: 0 for s in SPLITS}
     samples = {lv.name: {s: 0 for s in SPLITS} for lv in levels}
@@ -254,15 +260,10 @@ def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
         try:
             with tarfile.open(shard) as tar:
                 for member in tar:
-                    name = os.path.basename(member.name)
-                    if not member.isfile() or not name.endswith(".json"):
+                    key, ext = base_plus_ext(member.name)  # the sample key webdataset gives the stream
+                    if not member.isfile() or ext != "json":
                         continue
-                    key = name.split(".", 1)[0]
-                    handle = tar.extractfile(member)
-                    try:
-                        figure = Figure.from_json(json.loads(handle.read()))
-                    except (ValueError, TypeError, KeyError) as exc:
-                        raise CorpusError(f"{shard}: sample {key!r}: unreadable figure JSON: {exc}") from None
+                    figure = _figure(tar.extractfile(member).read(), shard, key)
                     split = split_of(key, held_out)
                     figures[split] += 1
                     for lv in levels:

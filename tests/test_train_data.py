@@ -221,3 +221,19 @@ def test_panel_text_places_the_shared_preamble(place, expected):
 def test_unknown_preamble_place_is_refused():
     with pytest.raises(ValueError, match="preamble must be one of after, before, drop"):
         build("levels", "panel", {"preamble": "middle"})
+
+
+def test_scan_splits_by_the_same_keys_as_the_streams(tmp_path, corpus, levels):
+    # members stored under a folder: webdataset's sample key keeps the folder, so the split must too
+    foldered = tmp_path / "shards"
+    foldered.mkdir()
+    for shard in find_shards(corpus):
+        with tarfile.open(shard) as src, tarfile.open(foldered / shard.rsplit("/", 1)[-1], "w") as dst:
+            for member in src:
+                data = src.extractfile(member).read()
+                member.name = f"sub/{member.name}"
+                dst.addfile(member, io.BytesIO(data))
+    counts = scan(str(foldered), [levels["figure"]], held_out=0.5)
+    streamed = sum(b.num_samples for b in held_out_batches(levels["figure"], find_shards(str(foldered)), 0.5, 8,
+                                                           _transform(), CFG))
+    assert counts.samples["figure"]["held_out"] == streamed > 0
