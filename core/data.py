@@ -37,6 +37,25 @@ def box_dilate(box: Box, factor: float) -> Box:
     return (cx - hw, cy - hh, cx + hw, cy + hh)
 
 
+def box_union(a: Box, b: Box) -> Box:
+    """The smallest box holding ``a`` and ``b``."""
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def box_contains(outer: Box, inner: Box, pad: float = 0.0) -> bool:
+    """Whether ``inner`` lies within ``outer`` grown by ``pad`` on every side."""
+    return (inner[0] >= outer[0] - pad and inner[1] >= outer[1] - pad and inner[2] <= outer[2] + pad
+            and inner[3] <= outer[3] + pad)
+
+
+def box_inside_share(a: Box, b: Box) -> float:
+    """Share of ``a``'s area inside ``b`` (0 for an empty ``a``)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = box_area(a)
+    return ix * iy / area if area > 0 else 0.0
+
+
 def box_iou(a: Box, b: Box) -> float:
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from panel2patch.data import Box
+from panel2patch.data import Box, box_contains, box_inside_share, box_iou, box_union
 
 from .ocr import recognition_engine
 
@@ -145,21 +145,6 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.uint8)
 
 
-def _same_box(a: Box, b: _IBox) -> bool:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return union > 0 and inter / union >= 0.8
-
-
-def _inside_share(a: Sequence[float], b: Sequence[float]) -> float:
-    """Share of box ``a``'s area inside box ``b``."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return ix * iy / max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
-
-
 def _overlaps(box: Sequence[float], boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """IoU of ``box`` with each row of ``boxes`` (``N x 4``), and the share of ``box`` inside each."""
     ix = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
@@ -168,10 +153,6 @@ def _overlaps(box: Sequence[float], boxes: np.ndarray) -> tuple[np.ndarray, np.n
     area = max(1e-9, (box[2] - box[0]) * (box[3] - box[1]))
     union = area + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
     return inter / np.maximum(union, 1e-9), inter / area
-
-
-def _contains(outer: _IBox, inner: _IBox) -> bool:
-    return outer[0] <= inner[0] and outer[1] <= inner[1] and outer[2] >= inner[2] and outer[3] >= inner[3]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,13 +236,13 @@ def find_candidates(
                 key = (gbox[0] + zx0, gbox[1] + zy0, gbox[2] + zx0, gbox[3] + zy0)
                 ink = (float(ibox[0] + zx0), float(ibox[1] + zy0), float(ibox[2] + zx0), float(ibox[3] + zy0))
                 glyph = Glyph(tuple(float(v) for v in key), crop, ink_h, patch, numeral=numeral)
-                shared = next((k for k, g in enumerate(glyphs) if _same_box(g.box, key)), None)
+                shared = next((k for k, g in enumerate(glyphs) if box_iou(g.box, key) >= 0.8), None)
                 if shared is not None:
                     # one decoration, two glyphs, one inside the other: the outer one is the letter and
                     # the inner its counter (a light letter on a dark patch), unless the outer one
                     # fills the decoration (the disk inside a ring, the letter on it)
-                    if ((_inside_share(inks[shared], ink) >= 0.9 and not _same_box(key, ink))
-                            or (_inside_share(ink, inks[shared]) >= 0.9 and _same_box(key, inks[shared]))):
+                    if ((box_inside_share(inks[shared], ink) >= 0.9 and box_iou(key, ink) < 0.8)
+                            or (box_inside_share(ink, inks[shared]) >= 0.9 and box_iou(key, inks[shared]) >= 0.8)):
                         glyphs[shared], inks[shared], tones[shared] = glyph, ink, dark
                     continue
                 glyphs.append(glyph)
@@ -401,7 +382,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
                 # a circle or frame of the same tone around the group, or a filled patch under it
                 dropped.add(id(e))
                 prev = around.get(id(g))
-                around[id(g)] = e.box if prev is None else _union(prev, e.box)
+                around[id(g)] = e.box if prev is None else box_union(prev, e.box)
             elif ratio < 0.3 and e.fill <= 0.55 and id(g) not in ringed:
                 dropped.add(id(g))  # the counter of a letter (the hole of an "A" or an "e")
             # otherwise either may be the glyph (an "o" and its hole, a letter on a disk): keep both
@@ -424,7 +405,7 @@ def _glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tup
             contrast = float(np.median(surround)) - float(np.median(ink))
             if (contrast if dark else -contrast) < 50:
                 continue
-            box = _union(g.box, around[id(g)]) if id(g) in around else g.box
+            box = box_union(g.box, around[id(g)]) if id(g) in around else g.box
             # a group whose whole rim is ink is a filled patch, read through its letter-shaped hole
             crop = _render(patch, own, dark, (gx0 - rx0, gy0 - ry0, gx1 - rx0, gy1 - ry0))
             yield box, g.box, dark, crop, g.letter_h, rim(g) >= 0.9, _numeral(g.units, lab)
@@ -473,10 +454,6 @@ def _rim(labels: np.ndarray, ids: list[int], box: _IBox) -> float:
     return float(np.concatenate([part[0], part[-1], part[:, 0], part[:, -1]]).mean())
 
 
-def _union(a: _IBox, b: _IBox) -> _IBox:
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
 def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
     """Group components into short text runs: each run a list of glyphs, each glyph its components.
 
@@ -499,7 +476,7 @@ def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
             if (dh <= 0.4 * h and sw <= 0.5 * h and dw <= 2 * max(3, sw) and overlap >= 0.5 * min(dw, sw)
                     and dot[3] <= y0 + 1 and y0 - dot[3] <= 0.5 * h):
                 units[k].append(dot)
-                boxes[k] = _union(boxes[k], tuple(dot[:4]))
+                boxes[k] = box_union(boxes[k], tuple(dot[:4]))
                 alive[d] = False
                 break
     order = sorted((k for k in range(len(units)) if alive[k]), key=lambda k: boxes[k][0])
@@ -511,14 +488,14 @@ def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
             gx0, gy0, gx1, gy1 = gboxes[gi]
             if gx1 < ux0 - (uy1 - uy0):
                 continue  # ends too far left to continue this line
-            if _contains(gboxes[gi], boxes[k]) or _contains(boxes[k], gboxes[gi]):
+            if box_contains(gboxes[gi], boxes[k]) or box_contains(boxes[k], gboxes[gi]):
                 continue  # a letter inside a circle or frame: decoration, not the same line
             gh, uh = gy1 - gy0, uy1 - uy0
             v_overlap = min(gy1, uy1) - max(gy0, uy0)
             similar = max(gh, uh) <= 1.8 * max(1, min(gh, uh))
             if similar and ux0 - gx1 <= 0.5 * min(gh, uh) and v_overlap >= 0.3 * min(gh, uh):
                 groups[gi].append(u)
-                gboxes[gi] = _union(gboxes[gi], boxes[k])
+                gboxes[gi] = box_union(gboxes[gi], boxes[k])
                 break
         else:
             groups.append([u])

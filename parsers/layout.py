@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from panel2patch.components import FigureParser
-from panel2patch.data import FigureParse, Panel
+from panel2patch.data import FigureParse, Panel, box_contains, box_union
 from panel2patch.hookspecs import hookimpl
 from panel2patch.images import to_rgb
 
@@ -73,10 +73,6 @@ class _Block:
     solid: bool = False  # its core is mostly ink (a photo, a filled plot)
     content: IBox | None = None  # box before its label joined it
     members: list[IBox] = field(default_factory=list)
-
-
-def _union(a: IBox, b: IBox) -> IBox:
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 def _area(b: IBox) -> int:
@@ -244,7 +240,7 @@ class _Segmenter:
             return False
         union = frags[0]
         for f in frags[1:]:
-            union = _union(union, f)
+            union = box_union(union, f)
         ink = self.ink
         at_edge = union[1] <= ink[1] if top else union[3] >= ink[3]
         width = union[2] - union[0]
@@ -343,7 +339,7 @@ class _Segmenter:
                 return [], []
             union = frags[0]
             for f in frags[1:]:
-                union = _union(union, f)
+                union = box_union(union, f)
             if self.is_panel_sized(union) and not self._text_only(frags):
                 return [_Block(union, union, node, members=list(frags), soft=True)], []
             return [], frags
@@ -355,7 +351,7 @@ class _Segmenter:
                 target = min(hard, key=lambda h: _distance(h.box, b.box))
                 if _area(b.box) < 0.5 * _area(target.core) and _distance(target.box, b.box) <= self.min_side:
                     blocks.remove(b)
-                    target.box = _union(target.box, b.box)
+                    target.box = box_union(target.box, b.box)
                     target.members.extend(b.members)
         # Text outside a photo's edge rarely belongs to the photo (axis titles and tick labels
         # belong to charts): a fragment larger than a glyph prefers a non-solid block, and one that
@@ -372,7 +368,7 @@ class _Segmenter:
             if target.solid and not glyph and not root and _distance(target.box, f) > 2:
                 deferred.append(f)
                 continue
-            target.box = _union(target.box, f)
+            target.box = box_union(target.box, f)
             target.members.append(f)
         return blocks, deferred
 
@@ -519,7 +515,7 @@ class LayoutParser(FigureParser):
             # Nothing panel-sized: the figure is one panel made of small parts (or text).
             union = frags[0]
             for f in frags[1:]:
-                union = _union(union, f)
+                union = box_union(union, f)
             blocks = [_Block(union, union, 0, members=frags, soft=True)]
         return blocks, scale, seg.parent
 
@@ -540,18 +536,18 @@ class LayoutParser(FigureParser):
             for other in blocks:
                 if other is block:
                     continue
-                kept = [m for m in other.members if not _inside(m, lb, pad=2)]
+                kept = [m for m in other.members if not box_contains(lb, m, pad=2)]
                 if kept and len(kept) < len(other.members):
                     other.members = kept
                     other.box = other.core
                     for m in kept:
-                        other.box = _union(other.box, m)
+                        other.box = box_union(other.box, m)
             content = block.core
             for m in block.members:
-                if not _inside(m, lb, pad=2):
-                    content = _union(content, m)
+                if not box_contains(lb, m, pad=2):
+                    content = box_union(content, m)
             block.content = content
-            block.box = _union(block.box, lb)
+            block.box = box_union(block.box, lb)
 
     def _to_panel(self, i: int, block: _Block, scale: int, width: int, height: int) -> Panel:
         box = _to_pixels(block.box, scale, width, height)
@@ -613,7 +609,7 @@ def _merge_unlabelled(blocks: list[_Block], parents: list[int], tolerance: int) 
         if target is None:
             keep.append(b)
             continue
-        union = _union(target.box, b.box)
+        union = box_union(target.box, b.box)
         if any(_overlap(union, o.core) > 0.1 * _area(o.core) for o in labelled if o is not target):
             keep.append(b)
             continue
@@ -627,11 +623,6 @@ def _aligned(a: IBox, b: IBox, tolerance: int) -> bool:
     row = abs(a[1] - b[1]) <= tolerance and abs(a[3] - b[3]) <= tolerance
     column = abs(a[0] - b[0]) <= tolerance and abs(a[2] - b[2]) <= tolerance
     return row or column
-
-
-def _inside(a: IBox, b: IBox, pad: int = 0) -> bool:
-    """True when box ``a`` lies within box ``b`` grown by ``pad`` on every side."""
-    return a[0] >= b[0] - pad and a[1] >= b[1] - pad and a[2] <= b[2] + pad and a[3] <= b[3] + pad
 
 
 def _overlap(a: IBox, b: IBox) -> int:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from panel2patch.components import MarkerDetector
-from panel2patch.data import Box, Marker, Panel, box_iou
+from panel2patch.data import Box, Marker, Panel, box_inside_share, box_iou
 from panel2patch.hookspecs import hookimpl
 
 from .marker_text import TextLine, TextReader, text_lines
@@ -200,7 +200,7 @@ class ShapeMarkerDetector(MarkerDetector):
         found += self._rectangles(rgb, layers.gray)
         found = _nms(found, 0.5)
         if label_box is not None:  # the panel label's glyphs, circle or patch are not markers
-            found = [f for f in found if _overlap_share(f.box, label_box) < 0.5]
+            found = [f for f in found if box_inside_share(f.box, label_box) < 0.5]
         if self._reader is not None and found:
             self._attach_text(found, layers, label_box)
         return found
@@ -1225,13 +1225,6 @@ def _drop_repeats(found: list[_Found], max_repeats: int) -> list[_Found]:
             keep.append(f)
     return keep
 
-
-def _overlap_share(box: tuple[float, float, float, float], other: Sequence[float]) -> float:
-    """Share of ``box``'s area inside ``other``."""
-    ix = max(0.0, min(box[2], other[2]) - max(box[0], other[0]))
-    iy = max(0.0, min(box[3], other[3]) - max(box[1], other[1]))
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    return ix * iy / area if area > 0 else 0.0
 
 
 def _nms(found: list[_Found], iou: float) -> list[_Found]:
