@@ -38,6 +38,7 @@ gutter-free core, averaged with the label's score when a label was read.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -238,9 +239,7 @@ class _Segmenter:
         of the ink width and covering most of the band's width (words, not a row of letters)."""
         if not frags or not self._text_only(frags):
             return False
-        union = frags[0]
-        for f in frags[1:]:
-            union = box_union(union, f)
+        union = functools.reduce(box_union, frags)
         ink = self.ink
         at_edge = union[1] <= ink[1] if top else union[3] >= ink[3]
         width = union[2] - union[0]
@@ -337,9 +336,7 @@ class _Segmenter:
         if not blocks:
             if not frags:
                 return [], []
-            union = frags[0]
-            for f in frags[1:]:
-                union = box_union(union, f)
+            union = functools.reduce(box_union, frags)
             if self.is_panel_sized(union) and not self._text_only(frags):
                 return [_Block(union, union, node, members=list(frags), soft=True)], []
             return [], frags
@@ -513,9 +510,7 @@ class LayoutParser(FigureParser):
         blocks, frags = seg.run()
         if not blocks and frags:
             # Nothing panel-sized: the figure is one panel made of small parts (or text).
-            union = frags[0]
-            for f in frags[1:]:
-                union = box_union(union, f)
+            union = functools.reduce(box_union, frags)
             blocks = [_Block(union, union, 0, members=frags, soft=True)]
         return blocks, scale, seg.parent
 
@@ -539,9 +534,7 @@ class LayoutParser(FigureParser):
                 kept = [m for m in other.members if not box_contains(lb, m, pad=2)]
                 if kept and len(kept) < len(other.members):
                     other.members = kept
-                    other.box = other.core
-                    for m in kept:
-                        other.box = box_union(other.box, m)
+                    other.box = functools.reduce(box_union, kept, other.core)
             content = block.core
             for m in block.members:
                 if not box_contains(lb, m, pad=2):
