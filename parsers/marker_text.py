@@ -29,9 +29,9 @@ class TextLine:
 def text_lines(boxes: np.ndarray, min_height: float, max_height: float, gap: float = 0.9) -> list[TextLine]:
     """Group glyph boxes (``[N, 4]`` array of ``x0, y0, x1, y1``) into horizontal text lines.
 
-    Glyphs are components at most ``max_height`` tall and four times wider than tall; two glyphs join a
-    line when they overlap vertically by half the smaller height and the horizontal gap between them is
-    below ``gap`` times the larger height (word spaces join, column gaps do not). Lines lower than
+    Glyphs are components at most ``max_height`` tall and at most four times as wide as tall; two glyphs
+    join a line when they overlap vertically by half the smaller height and the horizontal gap between
+    them is below ``gap`` times the larger height (word spaces join, column gaps do not). Lines lower than
     ``min_height`` are dropped.
     """
     b = np.asarray(boxes, dtype=float).reshape(-1, 4)

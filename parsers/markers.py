@@ -776,13 +776,18 @@ _SPOKE_ANGLES = np.linspace(0.0, 2 * np.pi, 120, endpoint=False)
 _SPOKE_RINGS = np.array([0.9, 0.8, 0.7, 0.6])
 
 
+def _centre_radius(sub: np.ndarray) -> tuple[float, float, float]:
+    """Centroid of a mask's pixels (pixel centres) and the distance to its farthest pixel."""
+    ys, xs = np.nonzero(sub)
+    cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
+    return cx, cy, float(np.sqrt(((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2).max()))
+
+
 def _spokes(sub: np.ndarray) -> tuple[int, float] | None:
     """Number of regular spokes radiating from the component's centre, and a regularity score."""
     import cv2
 
-    ys, xs = np.nonzero(sub)
-    cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
-    radius = float(np.sqrt(((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2).max()))
+    cx, cy, radius = _centre_radius(sub)
     if radius < 3.5:
         return None
     yc, xc = int(cy), int(cx)
@@ -832,9 +837,7 @@ def _is_hash(sub: np.ndarray, hole: np.ndarray) -> bool:
         return False
     if not 0.03 <= (w * h) / float(cw * ch) <= 0.4:
         return False
-    ys, xs = np.nonzero(sub)
-    cx, cy = xs.mean() + 0.5, ys.mean() + 0.5
-    radius = float(np.sqrt(((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2).max()))
+    cx, cy, radius = _centre_radius(sub)
     return len(_runs(_ring(sub, cx, cy, 0.85 * radius, 160))) == 8
 
 
