@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_N ?= 24
 
-.PHONY: setup demo train test clean
+.PHONY: setup demo train lint test clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,15 @@ train: $(STAMP)
 	$(BIN)/panel2patch mine quickstart mine.source.args.root=demo-train mine.writer.args.out=out/train-demo/corpus
 	$(BIN)/panel2patch train train_tiny train.data.corpus=out/train-demo/corpus
 
-## The test suite.
-test: $(STAMP)
+## Lint and architecture contracts (import-linter reads an installed copy: the folders map to packages).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	rm -rf $(VENV)/lint-site
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --target $(VENV)/lint-site .
+	PYTHONPATH=$(VENV)/lint-site $(BIN)/lint-imports pyproject.toml
+
+## The test suite (lint and contracts first).
+test: lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -4,7 +4,7 @@ The reference set is a JSON object ``{figure id: entry}``; each entry has ``capt
 ``gt_subfigures``, a list of ``{"label": {"text": "A"}, "caption": "<reference sub-caption>"}``.
 
 Measures, per labelled reference panel: token F1 between the predicted sub-caption
-(:meth:`~panel2patch.components.CaptionSplit.subcaption`) and the reference sub-caption, where tokens
+(:meth:`~panel2patch.data.CaptionSplit.subcaption`) and the reference sub-caption, where tokens
 are the lower-cased runs of ``[a-z0-9]`` compared as multisets; a label missing from the prediction's
 segments scores 0. Mean token F1 is averaged over all labelled reference panels; label recall is the
 share of reference labels present in the prediction. Both are computed twice: with ``labels=None``
@@ -13,7 +13,7 @@ caption-only pass over the whole set, timed on this machine.
 
 Usage::
 
-    python benchmarks/caption_split.py [--data PATH] [--splitter labels] [--args JSON] [--worst N]
+    python benchmarks/caption_split.py [--data PATH] [--splitter label_splitter] [--args JSON] [--worst N]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def score(splitter: Any, entries: list[dict[str, Any]], with_labels: bool) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prostate_captions.json")
-    parser.add_argument("--splitter", default="labels", help="registered caption splitter")
+    parser.add_argument("--splitter", default="label_splitter", help="registered caption splitter")
     parser.add_argument("--args", default="{}", help='splitter arguments as JSON, e.g. \'{"shared_by_length": true}\'')
     parser.add_argument("--worst", type=int, default=0, help="also list the N worst figures (caption only)")
     parser.add_argument("--repeat", type=int, default=5, help="timing passes over the set")

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-from argparse import Namespace
 from pathlib import Path
 
 
@@ -40,16 +39,17 @@ def main() -> int:
     import torch
     from tqdm import tqdm
 
-    from panel2patch import config, demo
+    from panel2patch import config
+    from panel2patch.data import SourceItem
     from panel2patch.images import open_image
-    from panel2patch.components import SourceItem
     from panel2patch.mining import ChunkStats, Miner
+    from panel2patch.plugins.demo.write import write_demo
 
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="p2p-bench-"))
     root = Path(args.images) if args.images else work / "demo"
     if not args.images:
-        demo.main(Namespace(out=str(root), n=args.n, seed=args.seed))
+        write_demo(root, args.n, args.seed)
     rows = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines() if line.strip()]
     recipe = config.load(args.recipe, [f"mine.source.args.root={root}", f"mine.writer.args.out={work / 'corpus'}"])
     miner = Miner(recipe)

@@ -1,14 +1,14 @@
-"""Speed, memory and quality of the default figure parser (``layout``) and the marker detector.
+"""Speed, memory and quality of the default figure parser (``cpu_layout``) and the marker detector.
 
 Runs on one CPU core (``OMP_NUM_THREADS=1``, onnxruntime with one intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
 per set: figures per second, median seconds per megapixel by stage (layout, labels, kinds, markers),
 median seconds per figure, peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against
-the ground truth (scored by :func:`panel2patch.scoring.score`). The marker detector ``shapes`` is called through the
-registry; when it is not registered, its column reads ``absent``.
+the ground truth (scored by :func:`panel2patch.parsers.tools.scoring.score`). The marker detector
+``shape_markers`` is called through the registry; when it is not registered, its column reads ``absent``.
 
 Usage::
 
-    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shapes] [--megapixels 1]
+    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shape_markers] [--megapixels 1]
 
 ``--megapixels M`` adds, for every set, a second run on the same figures resampled (Lanczos) to about
 ``M`` megapixels each, with the ground truth scaled alike: parse cost per figure does not scale with
@@ -120,7 +120,7 @@ def real_items(data: Path) -> list[Item]:
 def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | None:
     """Share of matched panels (IoU >= 0.5) whose kind equals the ground truth's (when it has one)."""
     from panel2patch.data import box_iou
-    from panel2patch.scoring import match
+    from panel2patch.parsers.tools.scoring import match
 
     ok = total = 0
     for fid, gt in truth.items():
@@ -137,7 +137,7 @@ def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | 
 
 
 def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
-    from panel2patch.scoring import score
+    from panel2patch.parsers.tools.scoring import score
 
     result = Run(name)
     preds: dict[str, Figure] = {}
@@ -217,13 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=200, help="demo figures to parse")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding exsclaim_ncomms/")
     ap.add_argument("--no-real", action="store_true", help="skip the real development set")
-    ap.add_argument("--markers", default="shapes", help="marker detector name, or 'none'")
+    ap.add_argument("--markers", default="shape_markers", help="marker detector name, or 'none'")
     ap.add_argument("--memory", action="store_true", help="add a tracemalloc pass over 20 figures per set")
     ap.add_argument("--megapixels", type=float, default=None,
                     help="also run every set on its figures resampled to about this many megapixels")
     args = ap.parse_args(argv)
 
-    parser = manager.build("figure_parsers", "layout", {"ocr_threads": 1})
+    parser = manager.build("figure_parsers", "cpu_layout", {"ocr_threads": 1})
     detector = None
     markers_name = None if args.markers == "none" else args.markers
     if markers_name is not None:
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, items in sets:
             resampled = [dataclasses.replace(i, megapixels=args.megapixels) for i in items]
             runs.append(run(f"{name} @{args.megapixels:g} MP", resampled, parser, detector, args.memory))
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M')}  parser=layout (ocr_threads=1)  markers={markers_name or 'absent'}  "
+    print(f"\n{time.strftime('%Y-%m-%d %H:%M')}  parser=cpu_layout (ocr_threads=1)  markers={markers_name or 'absent'}  "
           f"python {sys.version.split()[0]}")
     print(table(runs, markers_name))
     return 0

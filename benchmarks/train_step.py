@@ -6,7 +6,7 @@ same model and freezing (text tower frozen, last K vision blocks + projection tr
 * ``flat``: open_clip's own step on the same images: ``encode_image`` + ``encode_text`` (frozen tower,
   still run every step as open_clip does), ``open_clip.loss.ClipLoss``, backward, AdamW step;
 * ``zoom``: panel2patch's level step (one vision pass for samples and related crops, patch map,
-  clip + interlevel + roi_consistency terms), backward, AdamW step, texts from the warm embedding cache;
+  clip_contrastive + interlevel_contrastive + roi_consistency terms), backward, AdamW step, texts from the warm embedding cache;
 * ``zoom-nocache``: the same step encoding the texts at every step.
 
 Both see the same number of images per step (the level batch with its children or parents). Memory
@@ -27,10 +27,12 @@ from pathlib import Path
 
 import torch
 
-from panel2patch.engine import TextSource, level_step, parameter_counts, patch_size, wrap_model
-from panel2patch.hierarchy import LevelLoader, LoaderOptions, StreamSpec, find_shards
+from panel2patch.corpus import find_shards
 from panel2patch.manager import build
-from panel2patch.textcache import TextEmbeddingCache, text_fingerprint, text_tower_names
+from panel2patch.plugins.training.loaders import LevelLoader, LoaderOptions, StreamSpec
+from panel2patch.plugins.training.model import parameter_counts, patch_size, wrap_model
+from panel2patch.plugins.training.step import TextSource, level_step
+from panel2patch.plugins.training.text_cache import TextEmbeddingCache, text_fingerprint, text_tower_names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,8 +109,8 @@ def main() -> int:
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_train, n_total = parameter_counts(model)
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.05, betas=(0.9, 0.95))
-    terms = [(n, build("loss_terms", n, {})) for n in ("clip", "interlevel", "roi_consistency")]
-    aggregator = build("aggregators", "mean", {})
+    terms = [(n, build("loss_terms", n, {})) for n in ("clip_contrastive", "interlevel_contrastive", "roi_consistency")]
+    aggregator = build("aggregators", "mean_pool", {})
     from open_clip.loss import ClipLoss
 
     clip_loss = ClipLoss()

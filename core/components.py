@@ -9,15 +9,14 @@ import.
 from __future__ import annotations
 
 import abc
+import argparse
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .data import Figure, FigureParse, Marker, Panel, Region
-    from .hierarchy import LevelSample
+    from .data import CaptionSplit, Figure, FigureParse, LevelSample, Marker, Panel, Region, SourceItem
 
 
 class FigureParser(abc.ABC):
@@ -36,50 +35,21 @@ class MarkerDetector(abc.ABC):
         """Return markers in figure pixels, each with ``panel_id`` set when it lies in a panel."""
 
 
-@dataclass
-class MarkerClause:
-    """A caption clause about a marker type: ``kind`` as in :class:`~panel2patch.data.Marker`."""
-
-    kind: str
-    text: str
-    labels: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CaptionSplit:
-    """A caption cut by panel label.
-
-    ``segments`` maps each label (as printed, in caption order) to its own text; ``preamble`` is the
-    text shared by all panels before the first label, ``shared`` the trailing shared sentences
-    ("Scale bars, 50 µm."). :meth:`subcaption` joins them for one label.
-    """
-
-    caption: str
-    preamble: str = ""
-    segments: dict[str, str] = field(default_factory=dict)
-    shared: str = ""
-    clauses: list[MarkerClause] = field(default_factory=list)
-
-    def subcaption(self, label: str) -> str:
-        parts = [self.preamble, self.segments.get(label, ""), self.shared]
-        return " ".join(p.strip() for p in parts if p and p.strip())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "preamble": self.preamble,
-            "segments": dict(self.segments),
-            "shared": self.shared,
-            "subcaptions": {label: self.subcaption(label) for label in self.segments},
-            "clauses": [vars(c) for c in self.clauses],
-        }
-
-
 class CaptionSplitter(abc.ABC):
     """Cuts a caption into per-panel sub-captions."""
 
     @abc.abstractmethod
     def split(self, caption: str, labels: Sequence[str] | None) -> CaptionSplit:
         """``labels`` are the panel labels read from the image, when known; they guide the split."""
+
+    def assign(self, split: CaptionSplit, figure: Figure) -> dict[str, str]:
+        """Which segment of ``split`` describes each panel: ``{panel id: segment key}``.
+
+        The default pairs a panel with the segment of its printed label. Splitters whose segment keys
+        are not labels (position words, sub-figure numbers) override this; the miner never interprets
+        segment keys itself.
+        """
+        return {p.id: p.label for p in figure.panels if p.label is not None and p.label in split.segments}
 
 
 class RegionMiner(abc.ABC):
@@ -98,34 +68,20 @@ class BoxCleaner(abc.ABC):
         """Return the cleaned figure (may be the same object, modified)."""
 
 
-@dataclass
-class SourceItem:
-    """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items.
-
-    The image is either in memory (``image``) or read on demand from ``path`` by :meth:`image_bytes`,
-    so that shards skipping an item never read it.
-    """
-
-    id: str
-    image: bytes
-    caption: str | None
-    origin: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    path: str | None = None
-
-    def image_bytes(self) -> bytes:
-        if self.path is not None and not self.image:
-            with open(self.path, "rb") as f:
-                return f.read()
-        return self.image
-
-
 class Source(abc.ABC):
     """Yields raw figures. Sharding is the caller's job: a source yields everything, in a fixed order."""
 
     @abc.abstractmethod
     def __iter__(self) -> Iterator[SourceItem]: ...
+
+
+class FigureStage(abc.ABC):
+    """A mining step that a domain kind adds: it amends a mined figure (regions already mined, cleaners
+    not yet run). Base class for the components of kinds declared by plugins with a ``mine.*`` slot."""
+
+    @abc.abstractmethod
+    def process(self, figure: Figure, image: Image.Image) -> Figure:
+        """Return the amended figure (may be the same object, modified)."""
 
 
 class Writer(abc.ABC):
@@ -134,6 +90,11 @@ class Writer(abc.ABC):
     A chunk holds the outcome of a fixed run of input items; a committed chunk is never rewritten, so a
     killed run restarted with the same command skips committed chunks and redoes the rest.
     """
+
+    @property
+    def location(self) -> str:
+        """Where the corpus goes (shown in messages and given to lifecycle hooks)."""
+        return ""
 
     @abc.abstractmethod
     def completed(self, chunk: str) -> dict[str, Any] | None:
@@ -208,7 +169,7 @@ class Aggregator(abc.ABC):
 class LossTerm(abc.ABC):
     """One weighted term of the training loss, computed from a level's step outputs.
 
-    ``outputs`` is a :class:`panel2patch.engine.LevelOutputs`. ``levels`` restricts the term to some
+    ``outputs`` is a :class:`panel2patch.data.LevelOutputs`. ``levels`` restricts the term to some
     level names (None: every level it applies to).
     """
 
@@ -251,3 +212,20 @@ class Schedule(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         return None
+
+
+class Command(abc.ABC):
+    """A ``panel2patch`` sub-command contributed by a plugin; ``help`` is its one-line summary.
+
+    :meth:`configure` adds arguments (it must stay cheap: ``panel2patch --help`` calls it for every
+    command); :meth:`run` does the work, importing heavy modules only then, and returns the exit code.
+    Raise :class:`~panel2patch.errors.Panel2PatchError` for errors the user can fix.
+    """
+
+    help: str = ""
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        return None
+
+    @abc.abstractmethod
+    def run(self, args: argparse.Namespace) -> int: ...

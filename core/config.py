@@ -3,13 +3,14 @@
 A recipe names components by registered name, each with its own ``args``::
 
     mine:
-      parser: {name: layout, args: {min_panel_frac: 0.02}}
+      parser: {name: cpu_layout, args: {min_panel_frac: 0.02}}
       cleaners:
-        - {name: clip}
-        - {name: nms, args: {iou: 0.5}}
+        - {name: clip_to_image}
+        - {name: box_nms, args: {iou: 0.5}}
 
-:data:`SLOTS` lists where components sit and which kind each slot takes. Command-line overrides are
-OmegaConf dotlists (``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as
+Each component kind declares the slot it fills (:class:`~panel2patch.registry.Kind`); the other keys of
+a section are plain settings (:mod:`panel2patch.settings`). Command-line overrides are OmegaConf
+dotlists (``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as
 ``--local_rank=0`` are stripped first.
 """
 
@@ -25,21 +26,6 @@ from typing import Any
 
 from .errors import Panel2PatchError, RecipeError
 
-#: slot path -> (component kind, whether the slot holds a list, whether the section requires it)
-SLOTS: dict[str, tuple[str, bool, bool]] = {
-    "mine.source": ("sources", False, True),
-    "mine.parser": ("figure_parsers", False, True),
-    "mine.markers": ("marker_detectors", False, False),
-    "mine.splitter": ("caption_splitters", False, True),
-    "mine.regions": ("region_miners", False, False),
-    "mine.cleaners": ("box_cleaners", True, False),
-    "mine.writer": ("writers", False, True),
-    "train.model": ("model_loaders", False, True),
-    "train.levels": ("levels", True, True),
-    "train.aggregator": ("aggregators", False, False),
-    "train.losses": ("loss_terms", True, True),
-    "train.schedule": ("schedules", False, True),
-}
 SECTIONS = ("mine", "train", "eval")
 _LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
@@ -109,10 +95,9 @@ def strip_launcher_flags(argv: Sequence[str]) -> list[str]:
 
 def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
     """Load a recipe and merge dotlist overrides; the result is not validated (see :func:`validate`)."""
+    import yaml
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
-
-    import yaml
 
     path = locate(name_or_path)
     source = str(path)
@@ -139,27 +124,44 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
     return Recipe(source, config)
 
 
+def slots() -> dict[str, Any]:
+    """Recipe slot (``"mine.parser"``) -> the :class:`~panel2patch.registry.Kind` that fills it."""
+    from .manager import kinds
+
+    return {k.slot: k for k in kinds().values() if k.slot is not None}
+
+
+def component_keys(section: str) -> tuple[str, ...]:
+    """The keys of ``section`` that hold components (the rest are plain settings)."""
+    return tuple(slot.split(".", 1)[1] for slot in slots() if slot.split(".", 1)[0] == section)
+
+
 def components(recipe: Recipe) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Every component reference as ``(key, kind, node)``; ``key`` like ``mine.cleaners[1]``."""
-    for slot, (kind, is_list, required) in SLOTS.items():
-        section, field = slot.split(".")
-        if section not in recipe.config:
-            continue
-        body = recipe.config[section]
-        if not isinstance(body, dict):
-            raise RecipeError(f"{recipe.source}: key {section!r} must be a mapping")
-        if field not in body or body[field] is None:
-            if required:
-                raise RecipeError(f"{recipe.source}: key {slot!r} is missing (it names a {kind} component)")
-            continue
-        value = body[field]
-        if is_list:
-            if not isinstance(value, list):
-                raise RecipeError(f"{recipe.source}: key {slot!r} must be a list of {{name, args}} entries")
-            for i, node in enumerate(value):
-                yield f"{slot}[{i}]", kind, _node(recipe, f"{slot}[{i}]", node)
-        else:
-            yield slot, kind, _node(recipe, slot, value)
+    for slot, kind in slots().items():
+        for key, node in _slot_nodes(recipe, slot, kind):
+            yield key, kind.name, node
+
+
+def _slot_nodes(recipe: Recipe, slot: str, kind: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    section, field = slot.split(".", 1)
+    if section not in recipe.config:
+        return
+    body = recipe.config[section]
+    if not isinstance(body, dict):
+        raise RecipeError(f"{recipe.source}: key {section!r} must be a mapping")
+    if field not in body or body[field] is None:
+        if kind.required:
+            raise RecipeError(f"{recipe.source}: key {slot!r} is missing (it names a {kind.name} component)")
+        return
+    value = body[field]
+    if not kind.many:
+        yield slot, _node(recipe, slot, value)
+        return
+    if not isinstance(value, list):
+        raise RecipeError(f"{recipe.source}: key {slot!r} must be a list of {{name, args}} entries")
+    for i, node in enumerate(value):
+        yield f"{slot}[{i}]", _node(recipe, f"{slot}[{i}]", node)
 
 
 def _node(recipe: Recipe, key: str, node: Any) -> dict[str, Any]:
@@ -177,11 +179,12 @@ def _node(recipe: Recipe, key: str, node: Any) -> dict[str, Any]:
 
 
 def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
-    """Resolve every component name and bind every ``args`` block; build nothing.
+    """Resolve every component name, bind every ``args`` block and check the plain settings; build nothing.
 
     Returns ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key.
     """
     from .manager import registry
+    from .settings import parse_mine_settings, parse_train_settings
 
     if not any(s in recipe.config for s in SECTIONS):
         raise RecipeError(f"{recipe.source}: recipe has none of the sections {', '.join(SECTIONS)}")
@@ -192,10 +195,9 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
         except Panel2PatchError as exc:
             raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
         checked.append((key, kind, node["name"]))
-    if "train" in recipe.config:
-        from .engine import parse_train_config  # torch-free: reads the plain training settings
-
-        parse_train_config(recipe.config["train"], recipe.source)
+    for section, parse in (("mine", parse_mine_settings), ("train", parse_train_settings)):
+        if section in recipe.config:
+            parse(recipe.config[section], recipe.source, component_keys(section))
     return checked
 
 
@@ -203,19 +205,16 @@ def build(recipe: Recipe, slot: str) -> Any:
     """Build the component(s) at ``slot`` (a list for list slots, None for an absent optional slot)."""
     from .manager import build as build_component
 
-    kind, is_list, _ = SLOTS[slot]
+    kind = slots()[slot]
     built = []
-    found = False
-    for key, _kind, node in components(recipe):
-        if key == slot or key.startswith(slot + "["):
-            found = True
-            try:
-                built.append(build_component(kind, node["name"], node["args"]))
-            except Panel2PatchError as exc:
-                raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
-    if is_list:
+    for key, node in _slot_nodes(recipe, slot, kind):
+        try:
+            built.append(build_component(kind.name, node["name"], node["args"]))
+        except Panel2PatchError as exc:
+            raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
+    if kind.many:
         return built
-    return built[0] if found else None
+    return built[0] if built else None
 
 
 def copy(name: str, dest: str) -> Path:

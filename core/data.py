@@ -1,4 +1,5 @@
-"""Records that cross module boundaries: boxes, panels, markers, regions, figures.
+"""Records that cross module boundaries: boxes, panels, markers, regions, figures, source items,
+caption splits, and the level samples and outputs of training.
 
 Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at
 the top-left corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name
@@ -184,3 +185,144 @@ def _panel(p: dict[str, Any]) -> Panel:
 def _marker(m: dict[str, Any]) -> Marker:
     tip = m.get("tip")
     return Marker(**{**m, "box": as_box(m["box"]), "tip": tuple(tip) if tip else None})
+
+
+@dataclass
+class MarkerClause:
+    """A caption clause about a marker type: ``kind`` as in :class:`Marker`."""
+
+    kind: str
+    text: str
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaptionSplit:
+    """A caption cut by panel label.
+
+    ``segments`` maps each label (as printed, in caption order) to its own text; ``preamble`` is the
+    text shared by all panels before the first label, ``shared`` the trailing shared sentences
+    ("Scale bars, 50 µm."). :meth:`subcaption` joins them for one label.
+    """
+
+    caption: str
+    preamble: str = ""
+    segments: dict[str, str] = field(default_factory=dict)
+    shared: str = ""
+    clauses: list[MarkerClause] = field(default_factory=list)
+
+    def subcaption(self, label: str) -> str:
+        parts = [self.preamble, self.segments.get(label, ""), self.shared]
+        return " ".join(p.strip() for p in parts if p and p.strip())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "preamble": self.preamble,
+            "segments": dict(self.segments),
+            "shared": self.shared,
+            "subcaptions": {label: self.subcaption(label) for label in self.segments},
+            "clauses": [vars(c) for c in self.clauses],
+        }
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an input cannot become a corpus sample: ``reason`` is a short machine-readable tag."""
+
+    reason: str
+    detail: str
+
+
+@dataclass
+class SourceItem:
+    """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items.
+
+    The image is either in memory (``image``) or read on demand from ``path`` by :meth:`image_bytes`,
+    so that shards skipping an item never read it.
+    """
+
+    id: str
+    image: bytes
+    caption: str | None
+    origin: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: Rejection | None = None
+    path: str | None = None
+
+    def image_bytes(self) -> bytes:
+        if self.path is not None and not self.image:
+            with open(self.path, "rb") as f:
+                return f.read()
+        return self.image
+
+
+@dataclass(frozen=True)
+class Node:
+    """A related box of a level sample (a child panel or region, or the parent panel), figure pixels."""
+
+    id: str
+    box: Box
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LevelSample:
+    """One training sample of a level: the crop ``box`` (figure pixels) and its candidate ``texts``.
+
+    One text is picked at random per use. ``children`` are the boxes encoded with it for inter-level
+    message passing (M: panels, P: regions); ``parent`` is the box whose feature map the sample is
+    compared with (R: its panel).
+    """
+
+    level: str
+    id: str
+    box: Box
+    texts: tuple[str, ...]
+    children: tuple[Node, ...] = ()
+    parent: Node | None = None
+
+
+@dataclass
+class LevelOutputs:
+    """What loss terms see for one level batch (float32 tensors on the training device).
+
+    ``image``/``text``: L2-normalised embeddings ``[N, D]`` of every image of the batch and its paired
+    text; rows ``[0, num_samples)`` are the level's samples. ``dense``: the patch tokens projected into
+    the joint space, ``[N, D, gh, gw]`` (None for vision towers without a patch grid). ``edge_child`` /
+    ``edge_parent``: child -> parent row pairs; ``roi_boxes`` (parent model-input pixels) and
+    ``roi_valid`` for region rows. ``patch_size``: ``(ph, pw)`` model-input pixels per patch.
+    ``aggregator``: the run's :class:`~panel2patch.components.Aggregator`. ``rank``/``world_size``: for
+    losses that gather across ranks.
+    """
+
+    level: str
+    num_samples: int
+    image: Any
+    text: Any
+    logit_scale: Any
+    edge_child: Any
+    edge_parent: Any
+    roi_boxes: Any
+    roi_valid: Any
+    dense: Any
+    patch_size: tuple[int, int]
+    aggregator: Any
+    rank: int = 0
+    world_size: int = 1
+
+
+def box_nms(boxes: list[Box], scores: list[float], iou: float, groups: list[int] | None = None) -> list[int]:
+    """Indices of the boxes kept by non-maximum suppression at ``iou``, best score first.
+
+    ``groups`` (one int per box) suppresses only within a group. Uses :func:`torchvision.ops.nms` /
+    :func:`~torchvision.ops.batched_nms`.
+    """
+    if not boxes:
+        return []
+    import torch
+    from torchvision.ops import batched_nms, nms
+
+    b = torch.tensor([list(x) for x in boxes], dtype=torch.float32)
+    s = torch.tensor([float(x) for x in scores], dtype=torch.float32)
+    keep = nms(b, s, iou) if groups is None else batched_nms(b, s, torch.tensor(groups, dtype=torch.int64), iou)
+    return [int(k) for k in keep.tolist()]

@@ -16,7 +16,8 @@ Implementations must not declare default values for hook arguments.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -128,6 +129,26 @@ def register_schedules(register: Register) -> None:
     """Register schedules: factories of :class:`~panel2patch.components.Schedule`.
 
     A schedule decides which levels are active at each optimisation step.
+    """
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register ``panel2patch`` sub-commands: factories of :class:`~panel2patch.components.Command`.
+
+    The name is the sub-command as typed (``"export-pairs"``). Called when the command line is built.
+    """
+
+
+@hookspec
+def register_kinds(register: Register) -> None:
+    """Register component kinds: ``register(name, spec)`` with a :class:`~panel2patch.manager.Kind`.
+
+    A domain adds a kind in three steps: a hook spec ``register_<kind>`` of its own (through
+    :func:`add_hookspecs`), a base class, and a :class:`~panel2patch.manager.Kind` naming both and the
+    recipe slot that selects its components (``mine.<key>``: components whose base class subclasses
+    :class:`~panel2patch.components.FigureStage` run in mining after region mining, before cleaning).
+    Called once per process, when the kinds are first needed.
     """
 
 

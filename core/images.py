@@ -11,6 +11,9 @@ from .errors import ImageDecodeError, ImageTooLargeError
 #: Default pixel limit (width x height); larger images are rejected as likely decompression bombs.
 MAX_PIXELS = 64_000_000
 
+#: File extensions of the image formats figures come in, as WebDataset member names use them.
+IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
+
 _EXT_BY_FORMAT = {"JPEG": "jpg", "PNG": "png", "TIFF": "tif", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
 
 

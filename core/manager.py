@@ -20,28 +20,37 @@ import importlib
 import os
 import sys
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
-from . import components, hookspecs
+from . import hookspecs
 from .errors import PluginError
-from .registry import Registry
+from .registry import Kind, Registry
 
 ENTRY_POINT_GROUP = "panel2patch"
 ENV_BLOCK = "PANEL2PATCH_BLOCK_PLUGINS"
 ENV_NO_AUTOLOAD = "PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_TRACE = "PANEL2PATCH_TRACE_HOOKS"
 
+#: Kernel plugins: always registered, cannot be blocked.
+KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.kinds",)
+
+#: Built-in plugins, registered like third-party ones (and blockable like them).
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "panel2patch.parsers.layout",
-    "panel2patch.parsers.markers",
-    "panel2patch.parsers.captions",
+    "panel2patch.plugins.commands",
+    "panel2patch.parsers.layout.parser",
+    "panel2patch.parsers.markers.detector",
+    "panel2patch.parsers.captions.splitter",
+    "panel2patch.parsers.tools.commands",
     "panel2patch.plugins.sources",
     "panel2patch.plugins.regions",
     "panel2patch.plugins.cleaners",
     "panel2patch.plugins.writers",
+    "panel2patch.plugins.report",
+    "panel2patch.plugins.export_pairs",
+    "panel2patch.plugins.demo.plugin",
+    "panel2patch.plugins.training.commands",
     "panel2patch.plugins.models",
     "panel2patch.plugins.levels",
     "panel2patch.plugins.aggregators",
@@ -49,35 +58,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "panel2patch.objectives.losses",
 )
 
-
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    hook: str
-    base: type
-
-
-KINDS: dict[str, Kind] = {
-    k.name: k
-    for k in (
-        Kind("figure_parsers", "register_figure_parsers", components.FigureParser),
-        Kind("marker_detectors", "register_marker_detectors", components.MarkerDetector),
-        Kind("caption_splitters", "register_caption_splitters", components.CaptionSplitter),
-        Kind("region_miners", "register_region_miners", components.RegionMiner),
-        Kind("box_cleaners", "register_box_cleaners", components.BoxCleaner),
-        Kind("sources", "register_sources", components.Source),
-        Kind("writers", "register_writers", components.Writer),
-        Kind("model_loaders", "register_model_loaders", components.ModelLoader),
-        Kind("levels", "register_levels", components.GranularityLevel),
-        Kind("aggregators", "register_aggregators", components.Aggregator),
-        Kind("loss_terms", "register_loss_terms", components.LossTerm),
-        Kind("schedules", "register_schedules", components.Schedule),
-    )
-}
-
 _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None
 _registries: dict[str, Registry] = {}
+_kinds: dict[str, Kind] = {}
 
 
 def _env_flag(name: str) -> bool:
@@ -91,25 +75,56 @@ def blocked_plugins() -> list[str]:
 def _build() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
+    for module_name in KERNEL_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
     for name in blocked_plugins():
+        if name in KERNEL_PLUGINS:
+            raise PluginError(f"{name!r} is part of the kernel and cannot be blocked ({ENV_BLOCK})")
         pm.set_blocked(name)
     for module_name in DEFAULT_PLUGINS:
         if pm.is_blocked(module_name):
             continue
-        pm.register(importlib.import_module(module_name), name=module_name)
-    if not _env_flag(ENV_NO_AUTOLOAD):
         try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            pm.register(importlib.import_module(module_name), name=module_name)
         except Exception as exc:
-            raise PluginError(f"loading entry-point plugins of group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
-    pm.hook.add_hookspecs.call_historic(kwargs={"pluginmanager": pm})
+            raise PluginError(f"built-in plugin {module_name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    if not _env_flag(ENV_NO_AUTOLOAD):
+        _load_entry_points(pm)
+    try:
+        pm.hook.add_hookspecs.call_historic(kwargs={"pluginmanager": pm})
+    except Exception as exc:
+        raise PluginError(f"a plugin's add_hookspecs failed: {type(exc).__name__}: {exc}") from exc
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from exc
+        raise PluginError(
+            f"plugin {pm.get_name(exc.plugin)!r} implements a hook that no spec declares: {exc}; "
+            "declare it with add_hookspecs or fix the name"
+        ) from None
     if _env_flag(ENV_TRACE):
         _trace(pm)
     return pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """``pm.load_setuptools_entrypoints``, after importing each plugin once so that an error names it."""
+    from importlib import metadata
+
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or pm.is_blocked(ep.name):
+                continue
+            try:
+                ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {ep.name!r} (entry point {ep.value!r} of {dist.metadata['name']} {dist.version}) "
+                    f"failed to load: {type(exc).__name__}: {exc}; uninstall it or block it with {ENV_BLOCK}={ep.name}"
+                ) from exc
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    except Exception as exc:
+        raise PluginError(f"registering entry-point plugins of group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
@@ -140,33 +155,88 @@ def reset() -> None:
     with _lock:
         _pm = None
         _registries.clear()
+        _kinds.clear()
 
 
-def registry(kind: str) -> Registry:
-    """The registry of ``kind`` (a key of :data:`KINDS`), filled by every plugin on first use."""
-    if kind not in KINDS:
-        raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+def kinds() -> dict[str, Kind]:
+    """Every component kind by name: the kernel's and those plugins add (hook ``register_kinds``)."""
     pm = plugin_manager()
     with _lock:
-        if kind not in _registries:
-            _registries[kind] = _collect(pm, KINDS[kind])
-        return _registries[kind]
+        if not _kinds:
+            _kinds.update(_collect_kinds(pm))
+        return dict(_kinds)
 
 
-def _collect(pm: pluggy.PluginManager, kind: Kind) -> Registry:
-    reg = Registry(kind.name, kind.base)
-    hook_caller = getattr(pm.hook, kind.hook)
-    for impl in hook_caller.get_hookimpls():
+def _collect_kinds(pm: pluggy.PluginManager) -> dict[str, Kind]:
+    found: dict[str, tuple[Kind, str]] = {}
+    slots: dict[str, str] = {}
+    for owner, name, spec in _each_registration(pm, "register_kinds"):
+        if not isinstance(spec, Kind):
+            raise PluginError(f"plugin {owner!r} registered kind {name!r} with a {type(spec).__name__}, not a Kind")
+        if name in found:
+            raise PluginError(f"component kind {name!r} is registered twice: by plugin {found[name][1]!r} and by {owner!r}")
+        if not hasattr(pm.hook, spec.hook):
+            raise PluginError(
+                f"plugin {owner!r} declares kind {name!r} with hook {spec.hook!r}, which no hook spec declares; "
+                "add the spec with add_hookspecs"
+            )
+        if spec.slot is not None:
+            if spec.slot in slots:
+                raise PluginError(f"recipe slot {spec.slot!r} is claimed by kinds {slots[spec.slot]!r} and {name!r}")
+            slots[spec.slot] = name
+        found[name] = (spec, owner)
+    return {name: spec for name, (spec, _) in found.items()}
+
+
+def _each_registration(pm: pluggy.PluginManager, hook: str):
+    """``(owner, name, value)`` for every ``register(name, value)`` call of ``hook``, plugin by plugin."""
+    for impl in getattr(pm.hook, hook).get_hookimpls():
         # Call each plugin on its own so that a registration knows its owner; the subset caller
         # still goes through pluggy's hook execution (tracing included).
         others = [p for p in pm.get_plugins() if p is not impl.plugin]
-        owner = impl.plugin_name
+        calls: list[tuple[str, Any]] = []
 
-        def register(name: str, factory: Any, _owner: str = owner) -> None:
-            reg.add(name, factory, _owner)
+        def register(name: str, value: Any, _calls: list[tuple[str, Any]] = calls) -> None:
+            _calls.append((name, value))
 
-        pm.subset_hook_caller(kind.hook, remove_plugins=others)(register=register)
-    return reg
+        try:
+            pm.subset_hook_caller(hook, remove_plugins=others)(register=register)
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}") from exc
+        for name, value in calls:
+            yield impl.plugin_name, name, value
+
+
+def registry(kind: str) -> Registry:
+    """The registry of ``kind`` (a key of :func:`kinds`). Every kind is collected on first use, so that a
+    name taken by two recipe kinds is an error."""
+    specs = kinds()
+    if kind not in specs:
+        raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(specs)}")
+    pm = plugin_manager()
+    with _lock:
+        if not _registries:
+            _registries.update(_collect(pm, specs))
+        return _registries[kind]
+
+
+def _collect(pm: pluggy.PluginManager, specs: dict[str, Kind]) -> dict[str, Registry]:
+    registries: dict[str, Registry] = {}
+    where: dict[str, str] = {}
+    for spec in specs.values():
+        reg = registries[spec.name] = Registry(spec.name, spec.base)
+        for owner, name, factory in _each_registration(pm, spec.hook):
+            reg.add(name, factory, owner)
+            if spec.slot is None:
+                continue
+            if name in where and where[name] != spec.name:
+                first = registries[where[name]].get(name).owner
+                raise PluginError(
+                    f"component name {name!r} is registered as {where[name]} (by plugin {first!r}) and as "
+                    f"{spec.name} (by plugin {owner!r}); names must be unique across kinds"
+                )
+            where[name] = spec.name
+    return registries
 
 
 def build(kind: str, name: str, args: dict[str, Any] | None = None) -> Any:
@@ -185,19 +255,19 @@ def plugin_version(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
 
 
 def describe_plugins() -> list[dict[str, Any]]:
-    """Each registered plugin with its distribution, version, hooks and registered component names."""
+    """Each registered plugin with its distribution, version, hooks and registered components; each
+    component as ``{"kind", "name", "target": "module:qualname"}``."""
     pm = plugin_manager()
-    owned: dict[str, dict[str, list[str]]] = {}
-    for kind in KINDS:
+    owned: dict[str, list[dict[str, str]]] = {}
+    for kind in kinds():
         for entry in registry(kind):
-            owned.setdefault(entry.owner, {}).setdefault(kind, []).append(entry.name)
+            owned.setdefault(entry.owner, []).append({"kind": kind, "name": entry.name, "target": entry.target})
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
         if plugin is None:
             continue
         dist, version = plugin_version(pm, plugin)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        rows.append(
-            {"name": name, "distribution": dist, "version": version, "hooks": hooks, "components": owned.get(name, {})}
-        )
+        rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks,
+                     "components": owned.get(name, [])})
     return rows

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import io
-import platform
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
-from . import __version__
-from .components import CaptionSplit, SourceItem
-from .config import Recipe, build, load, validate
-from .data import Figure, Panel, box_center
-from .errors import ImageError, Panel2PatchError, RecipeError
-from .images import MAX_PIXELS, image_ext, open_image
+from .components import CaptionSplitter, FigureStage
+from .config import Recipe, build, component_keys, load, slots, validate
+from .data import CaptionSplit, Figure, SourceItem
+from .errors import ImageError, Panel2PatchError
+from .images import image_ext, open_image
 from .manager import plugin_manager
-from .run import RunInfo, launcher_rank
+from .run import RunInfo, versions, world_info
+from .settings import parse_mine_settings
 
 TARGETS = ("panels", "markers", "regions")
-POSITION_WORDS = ("top", "bottom", "left", "right", "upper", "lower", "middle", "center", "centre")
+#: The kernel's own mining slots; other ``mine.*`` slots belong to kinds that plugins add.
+PIPELINE_SLOTS = ("source", "parser", "markers", "splitter", "regions", "cleaners", "writer")
 
 
 class Reject(Exception):
@@ -72,9 +71,10 @@ class ChunkStats:
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n); None -> the launcher's RANK/WORLD_SIZE (or 0/1)."""
+    """``"i/n"`` -> (i, n); None -> the launcher's rank and world size (or 0/1)."""
     if spec is None:
-        return launcher_rank()
+        rank, _, world_size = world_info()
+        return rank, world_size
     try:
         i, n = (int(x) for x in spec.split("/"))
     except ValueError:
@@ -95,50 +95,17 @@ def check_id(figure_id: str) -> None:
         )
 
 
-def assign_subcaptions(figure: Figure, split: CaptionSplit) -> None:
-    """Give each panel its sub-caption: by label, else by position word, else the whole caption for a
-    single-panel figure."""
-    segments = split.segments
+def assign_subcaptions(figure: Figure, split: CaptionSplit, splitter: CaptionSplitter) -> None:
+    """Give each panel the sub-caption the splitter assigns it; a single unassigned panel gets the
+    whole caption."""
+    assigned = splitter.assign(split, figure)
     for panel in figure.panels:
         panel.preamble = split.preamble or None
-        if panel.label is not None and panel.label in segments:
-            panel.subcaption = split.subcaption(panel.label)
+        key = assigned.get(panel.id)
+        if key is not None:
+            panel.subcaption = split.subcaption(key)
     if len(figure.panels) == 1 and figure.panels[0].subcaption is None:
         figure.panels[0].subcaption = figure.caption.strip()
-    unlabeled = [p for p in figure.panels if p.subcaption is None]
-    for key in segments:
-        words = key.lower().split()
-        if not words or not all(w in POSITION_WORDS for w in words):
-            continue
-        panel = _panel_at(unlabeled, words, figure.width, figure.height)
-        if panel is not None:
-            panel.subcaption = split.subcaption(key)
-            unlabeled.remove(panel)
-
-
-def _panel_at(panels: list[Panel], words: list[str], width: int, height: int) -> Panel | None:
-    """The panel that position words such as ``["upper", "left"]`` describe best."""
-    if not panels:
-        return None
-
-    def cost(panel: Panel) -> float:
-        cx, cy = box_center(panel.box)
-        x, y = cx / max(width, 1), cy / max(height, 1)
-        terms = {"top": y, "upper": y, "bottom": -y, "lower": -y, "left": x, "right": -x}
-        centre = abs(x - 0.5) + abs(y - 0.5)
-        return sum(terms.get(w, centre) for w in words)
-
-    return min(panels, key=cost)
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "panel2patch": __version__}
-    for dist in ("torch", "torchvision", "pillow", "webdataset", "rapidocr-onnxruntime", "opencv-python", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 class Miner:
@@ -148,28 +115,40 @@ class Miner:
         self.recipe = recipe
         self.section = recipe.section("mine")
         self.shard, self.num_shards, self.limit = shard, num_shards, limit
-        self.chunk_size = int(self.section.get("chunk_size", 256))
-        self.max_pixels = int(self.section.get("max_pixels", MAX_PIXELS))
         validate(recipe)
+        settings = parse_mine_settings(self.section, recipe.source, component_keys("mine"))
+        self.chunk_size, self.max_pixels = settings.chunk_size, settings.max_pixels
         self.source = build(recipe, "mine.source")
         self.parser = build(recipe, "mine.parser")
         self.detector = build(recipe, "mine.markers")
         self.splitter = build(recipe, "mine.splitter")
         self.region_miner = build(recipe, "mine.regions")
         self.cleaners = build(recipe, "mine.cleaners")
+        self.stages = self._domain_stages()
         self.cleaner_names = [f"{i}:{c['name'] if isinstance(c, dict) else c}" for i, c in enumerate(self.section.get("cleaners") or [])]
         self.writer = build(recipe, "mine.writer")
         self.components = {
-            key: self.section[key] for key in ("parser", "markers", "splitter", "regions", "cleaners") if self.section.get(key)
+            key: self.section[key] for key in component_keys("mine") if key not in ("source", "writer") and self.section.get(key)
         }
         self.hook = plugin_manager().hook
-        self.run = RunInfo("mine", recipe.config, str(getattr(self.writer, "out", "")), shard, num_shards)
+        self.run = RunInfo("mine", recipe.config, self.writer.location, shard, num_shards)
+
+    def _domain_stages(self) -> list[tuple[str, FigureStage]]:
+        """``(key, component)`` of the plugin kinds' ``mine.*`` slots that the recipe fills, in slot order."""
+        stages = []
+        for slot, kind in slots().items():
+            section, key = slot.split(".", 1)
+            if section != "mine" or key in PIPELINE_SLOTS or not issubclass(kind.base, FigureStage):
+                continue
+            built = build(self.recipe, slot)
+            for n, stage in enumerate(built if kind.many else [built] if built is not None else []):
+                stages.append((f"{key}[{n}]" if kind.many else key, stage))
+        return stages
 
     # -- one figure -------------------------------------------------------------------------------
     def mine_one(self, item: SourceItem, stats: ChunkStats) -> tuple[Figure, bytes, str]:
-        if item.error:
-            reason, _, detail = item.error.partition(": ")
-            raise Reject(reason, detail or item.error)
+        if item.error is not None:
+            raise Reject(item.error.reason, item.error.detail)
         check_id(item.id)
         if not isinstance(item.caption, str) or not item.caption.strip():
             raise Reject("missing_caption", "the figure has no caption text")
@@ -193,9 +172,11 @@ class Miner:
         t3 = time.perf_counter()
         labels = [p.label for p in figure.panels if p.label]
         split = self._call("splitter", self.splitter.split, figure.caption, labels or None)
-        assign_subcaptions(figure, split)
+        assign_subcaptions(figure, split, self.splitter)
         if self.region_miner is not None:
             figure.regions = self._call("regions", self.region_miner.mine, figure, split, parse.proposals)
+        for key, stage in self.stages:
+            figure = self._call(key, stage.process, figure, image)
         for name, cleaner in zip(self.cleaner_names, self.cleaners):
             before = {t: len(getattr(figure, t)) for t in TARGETS}
             figure = self._call(f"cleaners[{name}]", cleaner.clean, figure)
@@ -236,8 +217,8 @@ class Miner:
         seen: set[str] = set()
         position = 0
         for index, item in enumerate(self.source):
-            duplicate = bool(item.id) and item.id in seen and not item.error
-            if not item.error:
+            duplicate = bool(item.id) and item.id in seen and item.error is None
+            if item.error is None:
                 seen.add(item.id)
             if index % self.num_shards != self.shard:
                 continue
@@ -316,7 +297,7 @@ class Miner:
             return
         if committed.get("ids_sha1") != current.ids.hexdigest():
             raise Panel2PatchError(
-                f"chunk {self.chunk_name(chunk)} in {getattr(self.writer, 'out', 'the output')} was mined from "
+                f"chunk {self.chunk_name(chunk)} in {self.writer.location or 'the output'} was mined from "
                 "other inputs (a different source, shard count or chunk size); resuming would mix two corpora. "
                 "Write to a new output directory or remove the old one."
             )
@@ -331,7 +312,7 @@ class Miner:
             **total.to_json(),
             "recipe": self.recipe.source,
             "config": self.recipe.config,
-            "versions": versions(),
+            "versions": versions("torch", "torchvision", "rapidocr-onnxruntime", "opencv-python"),
             "command": sys.argv,
         }
         self.writer.finish(manifest)
@@ -350,19 +331,4 @@ def main(args) -> int:
     )
     if stats.inputs != stats.figures + rejects:
         raise Panel2PatchError("internal accounting error: inputs != figures + rejects")
-    return 0
-
-
-def run_all(args) -> int:
-    """``panel2patch run``: mine, then train if the recipe has a ``train`` section."""
-    recipe = load(args.recipe, args.overrides)
-    if "mine" not in recipe.config:
-        raise RecipeError(f"{recipe.source}: 'run' needs a 'mine' section")
-    args.shard, args.limit = None, None
-    main(args)
-    if "train" in recipe.config:
-        from . import train
-
-        args.resume = None
-        return train.main(args)
     return 0

@@ -1,4 +1,4 @@
-"""Named component factories of one kind, and binding of recipe ``args`` to their signatures."""
+"""Component kinds, the named factories of each kind, and binding of recipe ``args`` to their signatures."""
 
 from __future__ import annotations
 
@@ -13,10 +13,31 @@ from .errors import PluginError, RecipeError, UnknownComponentError
 
 
 @dataclass(frozen=True)
+class Kind:
+    """A component kind: the hook that registers its components, their base class, and the recipe slot
+    (``"mine.parser"``) that selects them (None: not chosen by recipes, such as commands).
+
+    ``many``: the slot holds a list; ``required``: a recipe with that section must fill the slot.
+    """
+
+    name: str
+    hook: str
+    base: type
+    slot: str | None = None
+    many: bool = False
+    required: bool = False
+
+
+@dataclass(frozen=True)
 class Entry:
     name: str
     factory: Callable[..., Any]
     owner: str
+
+    @property
+    def target(self) -> str:
+        """``module:qualname`` of the factory: where a registered name's code lives."""
+        return f"{getattr(self.factory, '__module__', '?')}:{getattr(self.factory, '__qualname__', repr(self.factory))}"
 
 
 class Registry:

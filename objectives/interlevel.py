@@ -20,8 +20,11 @@ class InterLevel(LossTerm):
     ``pairs``: ``image`` (pooled child images vs parent image), ``text`` (pooled child texts vs parent
     text; with a frozen text tower it trains only a parametric aggregator), ``cross`` (pooled child
     images vs parent text and parent image vs pooled child texts). The terms are averaged. Parent counts
-    differ between ranks, so the contrast uses the local batch only.
+    differ between ranks, so the contrast uses the local batch only. It needs the recipe's aggregator
+    (``outputs.aggregator``).
     """
+
+    needs_aggregator = True
 
     def __init__(self, weight: float = 1.0, levels: list[str] | None = None, pairs: list[str] | None = None,
                  min_parents: int = 2) -> None:
@@ -30,7 +33,7 @@ class InterLevel(LossTerm):
         self.pairs = tuple(pairs) if pairs is not None else ("image", "cross")
         unknown = [p for p in self.pairs if p not in PAIRS]
         if unknown or not self.pairs:
-            raise ValueError(f"interlevel: unknown pairs {unknown}; choose from {', '.join(PAIRS)}")
+            raise ValueError(f"interlevel_contrastive: unknown pairs {unknown}; choose from {', '.join(PAIRS)}")
         self.min_parents = max(2, min_parents)
         self._clip: Any = None
 
@@ -43,6 +46,8 @@ class InterLevel(LossTerm):
         parents, local = torch.unique(outputs.edge_parent, return_inverse=True)
         if parents.numel() < self.min_parents:
             return None
+        if outputs.aggregator is None:
+            raise ValueError("interlevel_contrastive pools children into their parents: set train.aggregator")
         if self._clip is None:
             from open_clip.loss import ClipLoss
 

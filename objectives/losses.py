@@ -1,7 +1,7 @@
 """Built-in loss terms: intra-level CLIP contrast, inter-level message passing, ROI-align consistency.
 
-Registered names: ``clip`` (:class:`~panel2patch.objectives.contrastive.ClipContrastive`),
-``interlevel`` (:class:`~panel2patch.objectives.interlevel.InterLevel`), ``roi_consistency``
+Registered names: ``clip_contrastive`` (:class:`~panel2patch.objectives.contrastive.ClipContrastive`),
+``interlevel_contrastive`` (:class:`~panel2patch.objectives.interlevel.InterLevel`), ``roi_consistency``
 (:class:`~panel2patch.objectives.roi.RoiConsistency`). Recipes give each its ``weight`` in ``args``.
 """
 
@@ -15,6 +15,6 @@ from panel2patch.objectives.roi import RoiConsistency
 
 @hookimpl
 def register_loss_terms(register):
-    register("clip", ClipContrastive)
-    register("interlevel", InterLevel)
+    register("clip_contrastive", ClipContrastive)
+    register("interlevel_contrastive", InterLevel)
     register("roi_consistency", RoiConsistency)

@@ -1,1 +1,1 @@
-"""Built-in figure parsers, marker detectors and caption splitters."""
+"""Built-in figure parsers, marker detectors and caption splitters, and their command-line tools."""

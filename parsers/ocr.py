@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def recognition_engine(threads: int = 0) -> Any:
     """A ``rapidocr_onnxruntime.RapidOCR`` built once per process and thread setting.
 

@@ -1,7 +1,7 @@
-"""Aggregators: pool child embeddings into one embedding per parent (inter-level message passing).
+"""Aggregators ``mean_pool`` and ``attention_pool``: child embeddings pooled into one per parent.
 
-Inputs: ``children`` ``[N, D]``, ``parent_index`` ``[N]`` (long, values in ``[0, P)``), ``P``.
-Output: ``[P, D]``; rows of parents without children are zeros and must not be used.
+Inter-level message passing uses them. Inputs: ``children`` ``[N, D]``, ``parent_index`` ``[N]`` (long,
+values in ``[0, P)``), ``P``. Output: ``[P, D]``; rows of parents without children are zeros and must not be used.
 """
 
 from __future__ import annotations
@@ -64,17 +64,17 @@ class AttentionAggregator(Aggregator):
 
     def setup(self, dim: int) -> Any:
         if dim % self.heads:
-            raise ValueError(f"attention aggregator: embedding width {dim} is not divisible by heads={self.heads}")
+            raise ValueError(f"attention_pool aggregator: embedding width {dim} is not divisible by heads={self.heads}")
         self.module = _attention_pool_class()(dim, self.heads, self.dropout)
         return self.module
 
     def __call__(self, children: Any, parent_index: Any, num_parents: int) -> Any:
         if self.module is None:
-            raise RuntimeError("attention aggregator used before setup(dim); the engine calls setup first")
+            raise RuntimeError("attention_pool aggregator used before setup(dim); the trainer calls setup first")
         return self.module(children, parent_index, num_parents)
 
 
 @hookimpl
 def register_aggregators(register):
-    register("mean", MeanAggregator)
-    register("attention", AttentionAggregator)
+    register("mean_pool", MeanAggregator)
+    register("attention_pool", AttentionAggregator)

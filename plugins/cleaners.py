@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from panel2patch.components import BoxCleaner
-from panel2patch.data import Box, Figure, box_area, box_center
+from panel2patch.data import Box, Figure, box_area, box_center, box_clip, box_nms
 from panel2patch.hookspecs import hookimpl
 
 Target = Literal["panels", "markers", "regions"]
@@ -83,7 +83,7 @@ class DropDegenerate(BoxCleaner):
 
 
 class NonMaxSuppression(BoxCleaner):
-    """Non-maximum suppression with :func:`torchvision.ops.batched_nms`.
+    """Non-maximum suppression (:func:`panel2patch.data.box_nms`, torchvision's).
 
     ``per_label`` runs it separately per class (panel label, marker kind, region panel); otherwise it
     is class-agnostic. Higher ``score`` wins.
@@ -97,21 +97,15 @@ class NonMaxSuppression(BoxCleaner):
         return {"panels": lambda: item.label or "", "markers": lambda: item.kind, "regions": lambda: item.panel_id}[target]()
 
     def clean(self, figure: Figure) -> Figure:
-        import torch
-        from torchvision.ops import batched_nms
-
         for target in self.targets:
             items = getattr(figure, target)
             if len(items) < 2:
                 continue
-            boxes = torch.tensor([list(i.box) for i in items], dtype=torch.float32)
-            scores = torch.tensor([float(i.score) for i in items], dtype=torch.float32)
             labels = [self._label(target, i) if self.per_label else "" for i in items]
             index = {name: n for n, name in enumerate(dict.fromkeys(labels))}
-            idxs = torch.tensor([index[name] for name in labels], dtype=torch.int64)
-            keep = set(batched_nms(boxes, scores, idxs, self.iou).tolist())
+            keep = set(box_nms([i.box for i in items], [i.score for i in items], self.iou, [index[n] for n in labels]))
             keep_ids = {items[k].id for k in keep}
-            _filter(figure, target, lambda item: item.id in keep_ids)
+            _filter(figure, target, lambda item, ids=keep_ids: item.id in ids)
         return figure
 
 
@@ -162,7 +156,7 @@ class Containment(BoxCleaner):
             if pb is None:
                 continue
             b = region.box
-            inside = (max(b[0], pb[0]), max(b[1], pb[1]), min(b[2], pb[2]), min(b[3], pb[3]))
+            inside = box_clip(b, pb)
             area = box_area(b)
             if area <= 0 or box_area(inside) / area < self.min_inside:
                 continue
@@ -185,9 +179,9 @@ class PhotoPanelsOnly(BoxCleaner):
 
 @hookimpl
 def register_box_cleaners(register):
-    register("clip", ClipToImage)
-    register("degenerate", DropDegenerate)
-    register("nms", NonMaxSuppression)
+    register("clip_to_image", ClipToImage)
+    register("drop_degenerate", DropDegenerate)
+    register("box_nms", NonMaxSuppression)
     register("marker_gate", MarkerProximityGate)
-    register("containment", Containment)
-    register("photo_only", PhotoPanelsOnly)
+    register("panel_containment", Containment)
+    register("photo_panels_only", PhotoPanelsOnly)

@@ -11,8 +11,7 @@ panels or regions without text.
 from __future__ import annotations
 
 from panel2patch.components import GranularityLevel
-from panel2patch.data import Box, Figure, Panel, Region, box_clip, box_dilate
-from panel2patch.hierarchy import LevelSample, Node
+from panel2patch.data import Box, Figure, LevelSample, Node, Panel, Region, box_clip, box_dilate
 from panel2patch.hookspecs import hookimpl
 
 

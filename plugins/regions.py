@@ -18,8 +18,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from panel2patch.components import CaptionSplit, MarkerClause, RegionMiner
-from panel2patch.data import Box, Figure, Marker, Panel, Region, box_center, box_clip, box_dilate
+from panel2patch.components import RegionMiner
+from panel2patch.data import (
+    Box,
+    CaptionSplit,
+    Figure,
+    Marker,
+    MarkerClause,
+    Panel,
+    Region,
+    box_center,
+    box_clip,
+    box_dilate,
+    box_nms,
+)
 from panel2patch.hookspecs import hookimpl
 
 #: which caption clause kinds describe which marker kinds
@@ -123,9 +135,6 @@ class MarkerRegionMiner(RegionMiner):
         return self._numbered(self._fuse(figure, marker_regions, proposals))
 
     def _fuse(self, figure: Figure, marker_regions: list[Region], proposals: Sequence[Region]) -> list[Region]:
-        import torch
-        from torchvision.ops import nms
-
         panels = {p.id: p for p in figure.panels}
         kept: list[Region] = []
         supported: set[str] = set()
@@ -151,9 +160,7 @@ class MarkerRegionMiner(RegionMiner):
         union = kept + marker_regions
         if len(union) < 2:
             return union
-        boxes = torch.tensor([list(r.box) for r in union], dtype=torch.float32)
-        scores = torch.tensor([r.score for r in union], dtype=torch.float32)
-        keep = nms(boxes, scores, self.nms_iou).tolist()
+        keep = box_nms([r.box for r in union], [r.score for r in union], self.nms_iou)
         return [union[k] for k in sorted(keep)]
 
     @staticmethod
@@ -165,4 +172,4 @@ class MarkerRegionMiner(RegionMiner):
 
 @hookimpl
 def register_region_miners(register):
-    register("markers", MarkerRegionMiner)
+    register("marker_regions", MarkerRegionMiner)

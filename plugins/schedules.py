@@ -1,4 +1,4 @@
-"""Schedules: which levels train at each optimisation step.
+"""Schedules ``alternating``, ``joint`` and ``single_level``: which levels train at each optimisation step.
 
 Level names are registered level names (``figure``, ``panel``, ``region``) or their codes (``M``, ``P``,
 ``R``). A schedule's state is its configuration; resuming with a different one is refused, because the
@@ -81,4 +81,4 @@ class Single(_Configured):
 def register_schedules(register):
     register("alternating", Alternating)
     register("joint", Joint)
-    register("single", Single)
+    register("single_level", Single)

@@ -14,11 +14,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from panel2patch.components import Source, SourceItem
+from panel2patch.components import Source
+from panel2patch.data import Rejection, SourceItem
 from panel2patch.errors import Panel2PatchError
 from panel2patch.hookspecs import hookimpl
-
-_IMAGE_EXTS = ("jpg", "jpeg", "png", "tif", "tiff", "webp", "gif", "bmp")
+from panel2patch.images import IMAGE_EXTS
 
 
 class FolderSource(Source):
@@ -66,21 +66,21 @@ class FolderSource(Source):
         for line, row, error in self._rows():
             origin = f"{self.index.name}:{line}"
             if error is not None:
-                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=f"bad_index_row: {error}")
+                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Rejection("bad_index_row", error))
                 continue
             figure_id = str(row.get("id") or "").strip()
             if not figure_id:
-                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error="missing_id: row has no id")
+                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Rejection("missing_id", "row has no id"))
                 continue
             caption = row.get("caption")
             image_ref = str(row.get("image") or "")
             path = (self.root / image_ref) if image_ref else None
             if path is None or not path.is_file():
-                yield SourceItem(figure_id, b"", caption, origin, error=f"missing_image: {image_ref!r} not found under {self.root}")
+                yield SourceItem(figure_id, b"", caption, origin, error=Rejection("missing_image", f"{image_ref!r} not found under {self.root}"))
                 continue
             size = path.stat().st_size
             if size > self.max_bytes:
-                yield SourceItem(figure_id, b"", caption, origin, error=f"file_too_large: {size} bytes > {self.max_bytes}")
+                yield SourceItem(figure_id, b"", caption, origin, error=Rejection("file_too_large", f"{size} bytes > {self.max_bytes}"))
                 continue
             meta = {k: v for k, v in row.items() if k not in ("id", "image", "caption")}
             yield SourceItem(figure_id, b"", caption, origin, metadata=meta, path=str(path))
@@ -128,7 +128,7 @@ class WebDatasetSource(Source):
                 yield self._item(shard, sample)
             for n, message in enumerate(errors):
                 origin = f"{os.path.basename(shard)}#error{n}"
-                yield SourceItem(origin, b"", None, origin, error=f"bad_shard: {message}")
+                yield SourceItem(origin, b"", None, origin, error=Rejection("bad_shard", message))
 
     @staticmethod
     def _item(shard: str, sample: dict) -> SourceItem:
@@ -141,20 +141,20 @@ class WebDatasetSource(Source):
             except (ValueError, UnicodeDecodeError):
                 meta = {}
         figure_id = str(meta.get("id") or key) if isinstance(meta, dict) else key
-        image = next((sample[e] for e in _IMAGE_EXTS if e in sample), None)
+        image = next((sample[e] for e in IMAGE_EXTS if e in sample), None)
         caption: str | None = None
         error = None
         if "txt" in sample:
             try:
                 caption = sample["txt"].decode("utf-8")
             except UnicodeDecodeError as exc:
-                error = f"caption_not_utf8: {exc}"
+                error = Rejection("caption_not_utf8", str(exc))
         if image is None:
-            error = error or f"missing_image: sample has members {sorted(k for k in sample if not k.startswith('__'))}"
+            error = error or Rejection("missing_image", f"sample has members {sorted(k for k in sample if not k.startswith('__'))}")
         return SourceItem(figure_id, image or b"", caption, origin, metadata=meta if isinstance(meta, dict) else {}, error=error)
 
 
 @hookimpl
 def register_sources(register):
-    register("folder", FolderSource)
-    register("webdataset", WebDatasetSource)
+    register("folder_index", FolderSource)
+    register("webdataset_source", WebDatasetSource)

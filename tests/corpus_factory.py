@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from panel2patch.corpus import sample_key
 from panel2patch.data import Figure, Panel, Region
 
 COLORS = {
@@ -110,10 +111,6 @@ def make_figure(rng: random.Random, index: int, max_panels: int = 4) -> tuple[Fi
     return figure, canvas
 
 
-def sample_key(figure_id: str) -> str:
-    return figure_id.replace(".", "_").replace("/", "_")
-
-
 def write_corpus(root: str | Path, figures: int = 48, shard_size: int = 16, seed: int = 0,
                  image_format: str = "png", max_panels: int = 4) -> Path:
     """Write ``figures`` synthetic figures as WebDataset shards under ``root/shards``; returns ``root``."""
@@ -155,9 +152,9 @@ def tiny_recipe(path: str | Path, corpus: str | Path, output_dir: str | Path, **
         "model": {"name": "open_clip", "args": {"model": "p2p-test-tiny", "config": TINY_MODEL,
                                                  "unlocked_vision_blocks": 2}},
         "levels": [{"name": "figure"}, {"name": "panel"}, {"name": "region"}],
-        "aggregator": {"name": "mean"},
-        "losses": [{"name": "clip", "args": {"weight": 1.0}},
-                   {"name": "interlevel", "args": {"weight": 0.5}},
+        "aggregator": {"name": "mean_pool"},
+        "losses": [{"name": "clip_contrastive", "args": {"weight": 1.0}},
+                   {"name": "interlevel_contrastive", "args": {"weight": 0.5}},
                    {"name": "roi_consistency", "args": {"weight": 0.5}}],
         "schedule": {"name": "alternating", "args": {"order": ["M", "P", "R"], "steps_per_phase": 1}},
         "data": {"corpus": str(corpus), "batch_size": {"figure": 4, "panel": 8, "region": 8}, "workers": 0,

@@ -1,4 +1,4 @@
-"""The ``labels`` caption splitter and the ``panel2patch split-caption`` command.
+"""The ``label_splitter`` caption splitter and the ``panel2patch split-caption`` command.
 
 Every caption here is written for the test; expected segments are spelled out by hand or assembled
 from the parts the caption was built from.
@@ -14,9 +14,10 @@ import sys
 import pytest
 
 from panel2patch import cli, manager
-from panel2patch.components import CaptionSplit, CaptionSplitter
+from panel2patch.components import CaptionSplitter
+from panel2patch.data import CaptionSplit, Figure, Panel
 from panel2patch.errors import RecipeError
-from panel2patch.parsers.captions import LabelCaptionSplitter
+from panel2patch.parsers.captions.splitter import LabelCaptionSplitter
 
 
 @pytest.fixture
@@ -25,13 +26,23 @@ def split():
     return splitter.split
 
 
-def test_labels_is_the_registered_caption_splitter():
-    splitter = manager.build("caption_splitters", "labels", {})
+def test_label_splitter_is_the_registered_caption_splitter():
+    splitter = manager.build("caption_splitters", "label_splitter", {})
     assert isinstance(splitter, CaptionSplitter)
     assert isinstance(splitter.split("(A) One. (B) Two.", None), CaptionSplit)
-    assert manager.build("caption_splitters", "labels", {"shared_by_length": True}).shared_by_length is True
+    assert manager.build("caption_splitters", "label_splitter", {"shared_by_length": True}).shared_by_length is True
     with pytest.raises(RecipeError, match="shared_by_length"):
-        manager.registry("caption_splitters").bind("labels", {"shared_by_length": "yes"})
+        manager.registry("caption_splitters").bind("label_splitter", {"shared_by_length": "yes"})
+
+
+def test_split_caption_defaults_to_the_label_splitter():
+    import argparse
+
+    from panel2patch.parsers.tools.commands import SplitCaptionCommand
+
+    parser = argparse.ArgumentParser()
+    SplitCaptionCommand().configure(parser)
+    assert parser.parse_args(["-"]).splitter == "label_splitter"
 
 
 # --- label token styles ----------------------------------------------------------------------------
@@ -228,6 +239,49 @@ def test_position_words_when_the_caption_names_no_label(split):
     assert s.segments == {"left": "Control;", "right": "treated."}
 
 
+def _figure(*panels: tuple[str, tuple[float, float, float, float], str | None], size: int = 100) -> Figure:
+    return Figure("f", size, size, "caption", panels=[Panel(pid, box, label=label) for pid, box, label in panels])
+
+
+def test_assign_pairs_panels_with_the_segments_of_their_labels():
+    split = LabelCaptionSplitter().split("Liver. (A) Control. (B) Treated.", ["A", "B", "C"])
+    figure = _figure(("p0", (50, 0, 100, 50), "B"), ("p1", (0, 0, 50, 50), "A"), ("p2", (0, 50, 50, 100), "C"),
+                     ("p3", (50, 50, 100, 100), None))
+    assert LabelCaptionSplitter().assign(split, figure) == {"p0": "B", "p1": "A"}
+
+
+def test_assign_gives_position_segments_to_the_panels_their_words_describe():
+    splitter = LabelCaptionSplitter()
+    split = splitter.split("Liver biopsy. Top: H&E staining. Bottom: reticulin stain.", None)
+    stacked = _figure(("p0", (0, 50, 100, 100), None), ("p1", (0, 0, 100, 50), None))
+    assert splitter.assign(split, stacked) == {"p1": "top", "p0": "bottom"}
+    split = splitter.split("Upper right: HE. Lower left: IHC. Upper left: control. Lower right: merge.", None)
+    assert list(split.segments) == ["upper right", "lower left", "upper left", "lower right"]
+    grid = _figure(("p0", (0, 0, 50, 50), None), ("p1", (50, 0, 100, 50), None), ("p2", (0, 50, 50, 100), None),
+                   ("p3", (50, 50, 100, 100), None))
+    assert splitter.assign(split, grid) == {"p1": "upper right", "p2": "lower left", "p0": "upper left",
+                                            "p3": "lower right"}
+
+
+def test_assign_gives_position_segments_only_to_panels_left_over_in_segment_order():
+    row = _figure(("p0", (0, 0, 30, 50), "A"), ("p1", (30, 0, 60, 50), None), ("p2", (60, 0, 100, 50), None))
+    split = CaptionSplit("c", segments={"A": "a.", "left": "l.", "center": "c."})
+    # p0 is the leftmost panel but holds its label's segment; of the rest p1 is the left one
+    assert LabelCaptionSplitter().assign(split, row) == {"p0": "A", "p1": "left", "p2": "center"}
+    split = CaptionSplit("c", segments={"right": "r.", "right panel": "r2.", "left": "l."})
+    assert LabelCaptionSplitter().assign(split, row) == {"p0": "left", "p2": "right"}
+    single = _figure(("p0", (0, 0, 100, 100), None))
+    assert LabelCaptionSplitter().assign(CaptionSplit("c", segments={"top": "t."}), single) == {}
+
+
+def test_assign_without_a_matching_segment_is_empty():
+    splitter = LabelCaptionSplitter()
+    pair = _figure(("p0", (0, 0, 50, 100), "C"), ("p1", (50, 0, 100, 100), None))
+    assert splitter.assign(splitter.split("Fundus photograph of the left eye.", None), pair) == {}
+    split = CaptionSplit("c", segments={"A": "a.", "first": "f.", "left side": "l."})
+    assert splitter.assign(split, pair) == {}
+
+
 def test_caption_without_labels_keeps_its_shared_notes_apart(split):
     s = split("Fundus photograph of the left eye. Scale bar, 1 mm.", None)
     assert s.segments == {}
@@ -387,7 +441,7 @@ def test_split_caption_reads_jsonl_with_known_labels(tmp_path, capsys):
         {"id": "fig-2", "caption": ""},
     ]
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n", encoding="utf-8")
-    assert cli.main(["split-caption", str(path), "--splitter", "labels"]) == 0
+    assert cli.main(["split-caption", str(path), "--splitter", "label_splitter"]) == 0
     records = _records(capsys.readouterr().out)
     assert [r["id"] for r in records] == ["fig-1", "fig-2"]
     assert records[0]["labels"] == ["A", "H", "I", "K"]
@@ -429,12 +483,11 @@ def test_split_caption_names_a_missing_file_and_an_unknown_splitter(tmp_path, ca
     path.write_text("(A) x\n", encoding="utf-8")
     assert cli.main(["split-caption", str(path), "--splitter", "nonesuch"]) == 2
     err = capsys.readouterr().err
-    assert "nonesuch" in err and "labels" in err
+    assert "nonesuch" in err and "label_splitter" in err
 
 
 def test_demo_captions_split_exactly_into_their_ground_truth(tmp_path):
-    from panel2patch.data import Figure
-    from panel2patch.demo import write_demo
+    from panel2patch.plugins.demo.write import write_demo
 
     write_demo(tmp_path, 6, seed=3, progress=False)
     splitter = LabelCaptionSplitter()

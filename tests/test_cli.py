@@ -18,14 +18,17 @@ def test_help_lists_every_command():
 def test_plugins_json_lists_builtin_components(capsys):
     assert main(["plugins", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
-    assert "clip" in rows["panel2patch.plugins.cleaners"]["components"]["box_cleaners"]
-    assert "folder" in rows["panel2patch.plugins.sources"]["components"]["sources"]
+    names = lambda plugin: {(c["kind"], c["name"]) for c in rows[plugin]["components"]}  # noqa: E731
+    assert ("box_cleaners", "clip_to_image") in names("panel2patch.plugins.cleaners")
+    assert ("sources", "folder_index") in names("panel2patch.plugins.sources")
+    assert ("commands", "mine") in names("panel2patch.plugins.commands")
 
 
 def test_plugins_text_output(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "panel2patch.plugins.writers  (panel2patch" in out and "writers: webdataset" in out
+    assert "panel2patch.plugins.writers  (panel2patch" in out
+    assert "writers            webdataset_corpus      -> panel2patch.plugins.writers:WebDatasetWriter" in out
 
 
 def test_recipes_lists_shipped_recipes_with_descriptions(capsys):
@@ -48,5 +51,5 @@ def test_validate_reports_errors_without_traceback(tmp_path, capsys):
     path.write_text("mine:\n  source: {name: foldr}\n")
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "r.yaml: key 'mine.source': unknown sources component 'foldr'; available: folder, webdataset" in err
+    assert "r.yaml: key 'mine.source': unknown sources component 'foldr'; available: demo_figures, folder_index, webdataset_source" in err
     assert "Traceback" not in err

@@ -1,5 +1,6 @@
 """Recipes: loading by name or path, overrides, launcher flags, validation errors naming file and key."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,13 @@ from panel2patch.errors import RecipeError
 MINE = """\
 # a test recipe
 mine:
-  source: {name: folder, args: {root: data}}
-  parser: {name: layout}
-  splitter: {name: labels}
+  source: {name: folder_index, args: {root: data}}
+  parser: {name: cpu_layout}
+  splitter: {name: label_splitter}
   cleaners:
-    - {name: clip}
-    - {name: nms, args: {iou: 0.4}}
-  writer: {name: webdataset, args: {out: corpus}}
+    - {name: clip_to_image}
+    - {name: box_nms, args: {iou: 0.4}}
+  writer: {name: webdataset_corpus, args: {out: corpus}}
 """
 
 
@@ -59,12 +60,12 @@ def test_override_without_equals_is_an_error(recipe_file):
 
 
 def test_unknown_component_names_file_key_and_choices(recipe_file):
-    recipe = config.load(str(recipe_file), ["mine.cleaners.1.name=nmss"])
+    recipe = config.load(str(recipe_file), ["mine.cleaners.1.name=box_nmss"])
     with pytest.raises(RecipeError) as err:
         config.validate(recipe)
     message = str(err.value)
     assert str(recipe_file) in message and "mine.cleaners[1]" in message
-    assert "'nmss'" in message and "available:" in message and "nms" in message
+    assert "'box_nmss'" in message and "available:" in message and "box_nms" in message
 
 
 def test_misspelled_arg_names_file_and_key(recipe_file):
@@ -110,3 +111,45 @@ def test_validate_checks_plain_training_settings():
     recipe = config.load("train_tiny", ["train.optim.betas=[0.9]"])
     with pytest.raises(RecipeError, match="train.optim.betas must hold two numbers"):
         config.validate(recipe)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("mine.chunk_size=0", "key mine.chunk_size must be > 0, got 0"),
+    ("mine.chunk_size=-1", "key mine.chunk_size must be > 0, got -1"),
+    ("mine.chunk_size=many", "key mine.chunk_size: Value 'many' of type 'str' could not be converted to Integer"),
+    ("mine.max_pixels=0", "key mine.max_pixels must be > 0"),
+    ("mine.chunksize=4", "key mine.chunksize: Key 'chunksize' not in 'MineSettings'"),
+])
+def test_plain_mine_settings_are_checked_by_their_schema(recipe_file, override, message):
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        config.validate(config.load(str(recipe_file), [override]))
+
+
+TRAIN = {"model": {"name": "open_clip"}, "levels": [{"name": "panel"}], "losses": [{"name": "clip_contrastive"}],
+         "schedule": {"name": "joint"}, "data": {"corpus": "c"}, "optim": {"max_steps": 10}}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("optim.lr", 0, "key train.optim.lr must be a finite number > 0, got 0"),
+    ("optim.lr", float("nan"), "key train.optim.lr must be a finite number > 0, got nan"),
+    ("optim.max_steps", -5, "key train.optim.max_steps must be > 0"),
+    ("data.batch_size", 0, "key train.data.batch_size must be a positive int"),
+    ("data.batch_size", {"panel": -2}, "key train.data.batch_size must be a positive int"),
+    ("validation.batch_size", 0, "key train.validation.batch_size must be > 0"),
+    ("data.held_out", 1.5, "key train.data.held_out must be in [0, 1)"),
+    ("data.workerz", 1, "key train.data.workerz: Key 'workerz' not in 'DataSettings'"),
+    ("deepspeed.optimizer", {}, "key train.deepspeed.optimizer is set by panel2patch from train.optim"),
+])
+def test_plain_train_settings_are_checked_by_their_schema(key, value, message):
+    section, field = key.split(".")
+    train = {**TRAIN, section: {**TRAIN.get(section, {}), field: value}}
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        config.validate(config.Recipe("r.yaml", {"train": train}))
+
+
+def test_train_settings_accept_a_valid_section():
+    from panel2patch.settings import parse_train_settings
+
+    settings = parse_train_settings({**TRAIN, "data": {"corpus": "c", "batch_size": {"P": 4}}}, "r.yaml",
+                                    config.component_keys("train"))
+    assert settings.data.batch_size == {"P": 4} and settings.optim.max_steps == 10 and settings.optim.betas == [0.9, 0.95]

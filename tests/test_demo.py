@@ -1,20 +1,29 @@
-"""The demo figure generator: determinism, files written, and consistency of the ground truth."""
+"""The demo figure generator: determinism, files written, consistency of the ground truth, and its
+command and source."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
 import socket
 from pathlib import Path
 
+import pluggy
 import pytest
 from PIL import Image
 
-from panel2patch import demo
+from panel2patch import hookspecs
 from panel2patch.cli import main
+from panel2patch.components import Command, Source
 from panel2patch.data import Figure
-from panel2patch.errors import Panel2PatchError
+from panel2patch.errors import Panel2PatchError, RecipeError
+from panel2patch.plugins.demo import figure, photos, plugin
+from panel2patch.plugins.demo.figure import MAX_SIDE, MIN_SIDE, make_figure
+from panel2patch.plugins.demo.text import SHARED_SENTENCES
+from panel2patch.plugins.demo.write import write_demo
+from panel2patch.registry import Registry
 
 N = 10
 SEED = 7
@@ -23,7 +32,7 @@ SEED = 7
 @pytest.fixture(scope="module")
 def demo_set(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    demo.write_demo(out, N, SEED, progress=False)
+    write_demo(out, N, SEED, progress=False)
     return out
 
 
@@ -39,7 +48,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        demo.write_demo(tmp_path / name, 4, seed, progress=False)
+        write_demo(tmp_path / name, 4, seed, progress=False)
     a, b, c = (_files(tmp_path / n) for n in "abc")
     assert a == b
     assert a.keys() == c.keys()
@@ -78,12 +87,12 @@ def test_generation_opens_no_network_connection(monkeypatch):
         raise AssertionError("the demo generator tried to open a network connection")
 
     monkeypatch.setattr(socket, "socket", refuse)
-    demo._photo.cache_clear()
+    photos.load_photo.cache_clear()
     try:
         for index in range(3):
-            demo.make_figure(11, index)
+            make_figure(11, index)
     finally:
-        demo._photo.cache_clear()
+        photos.load_photo.cache_clear()
 
 
 def test_images_match_annotations_and_stay_within_size_bounds(demo_set, figures):
@@ -91,8 +100,8 @@ def test_images_match_annotations_and_stay_within_size_bounds(demo_set, figures)
         with Image.open(demo_set / "images" / f"{fig.id}.png") as img:
             assert img.mode == "RGB"
             assert img.size == (fig.width, fig.height)
-        assert demo.MIN_SIDE <= fig.width <= demo.MAX_SIDE
-        assert demo.MIN_SIDE <= fig.height <= demo.MAX_SIDE
+        assert MIN_SIDE <= fig.width <= MAX_SIDE
+        assert MIN_SIDE <= fig.height <= MAX_SIDE
 
 
 def _within(inner, outer, tol=0.0) -> bool:
@@ -193,8 +202,8 @@ def _expand(group: str) -> list[str]:
 def _reference_split(caption: str) -> tuple[str, dict[str, str], str]:
     shared_parts: list[str] = []
     body = caption
-    for _ in range(len(demo.SHARED_SENTENCES)):
-        tail = next((s for s in demo.SHARED_SENTENCES if body.endswith(" " + s) or body == s), None)
+    for _ in range(len(SHARED_SENTENCES)):
+        tail = next((s for s in SHARED_SENTENCES if body.endswith(" " + s) or body == s), None)
         if tail is None:
             break
         shared_parts.insert(0, tail)
@@ -240,14 +249,14 @@ def test_the_reference_reader_handles_every_token_form():
 
 def test_rewriting_replaces_a_previous_demo_set_and_refuses_foreign_folders(tmp_path):
     out = tmp_path / "set"
-    demo.write_demo(out, 3, 0, progress=False)
-    demo.write_demo(out, 2, 0, progress=False)
+    write_demo(out, 3, 0, progress=False)
+    write_demo(out, 2, 0, progress=False)
     assert sorted(p.name for p in (out / "images").iterdir()) == ["demo-00000.png", "demo-00001.png"]
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(Panel2PatchError, match="not empty"):
-        demo.write_demo(foreign, 1, 0, progress=False)
+        write_demo(foreign, 1, 0, progress=False)
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
@@ -258,3 +267,82 @@ def test_cli_writes_a_demo_set_and_rejects_bad_arguments(tmp_path, capsys):
     assert main(["demo-data", str(tmp_path / "e"), "--n", "0"]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
     assert main(["demo-data", str(tmp_path / "e"), "--seed", "-1"]) == 2
+
+
+def _registered(hook: str) -> dict[str, object]:
+    pm = pluggy.PluginManager("panel2patch")
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin)
+    found: dict[str, object] = {}
+    getattr(pm.hook, hook)(register=lambda name, factory: found.setdefault(name, factory))
+    return found
+
+
+def test_the_plugin_registers_the_command_and_the_source():
+    assert _registered("register_commands") == {"demo-data": plugin.DemoDataCommand}
+    assert _registered("register_sources") == {"demo_figures": plugin.DemoFiguresSource}
+    assert isinstance(plugin.DemoDataCommand(), Command)
+    assert isinstance(plugin.DemoFiguresSource(), Source)
+
+
+def test_demo_data_command_parses_its_arguments_and_writes_a_demo_set(tmp_path, capsys):
+    command = plugin.DemoDataCommand()
+    assert command.help == "generate demo compound figures with exact ground truth"
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    assert vars(parser.parse_args(["OUT"])) == {"out": "OUT", "n": 24, "seed": 0}
+    out = tmp_path / "set"
+    assert command.run(argparse.Namespace(out=str(out), n=3, seed=2)) == 0
+    summary = json.loads((out / "demo.json").read_text(encoding="utf-8"))
+    c = summary["counts"]
+    printed = capsys.readouterr().out
+    assert printed == (f"3 figures, {sum(c['panels'].values())} panels, {sum(c['markers'].values())} markers, "
+                       f"{c['regions']} regions -> {out}\n")
+    assert summary["seed"] == 2 and summary["n"] == 3
+    ids = [f"demo-{i:05d}" for i in range(3)]
+    assert sorted(p.name for p in (out / "images").iterdir()) == [f"{i}.png" for i in ids]
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == [f"{i}.json" for i in ids]
+    assert [json.loads(line)["id"] for line in (out / "captions.jsonl").read_text().splitlines()] == ids
+    with pytest.raises(Panel2PatchError, match="--n must be at least 1"):
+        command.run(argparse.Namespace(out=str(tmp_path / "e"), n=0, seed=0))
+
+
+def test_demo_figures_source_yields_what_write_demo_writes(tmp_path):
+    write_demo(tmp_path, 3, 5, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "captions.jsonl").read_text(encoding="utf-8").splitlines()]
+    items = list(plugin.DemoFiguresSource(n=3, seed=5))
+    assert [item.id for item in items] == [row["id"] for row in rows] == [f"demo-{i:05d}" for i in range(3)]
+    for index, (item, row) in enumerate(zip(items, rows)):
+        assert item.image == (tmp_path / row["image"]).read_bytes()
+        assert item.image_bytes() == item.image and item.path is None
+        assert item.caption == row["caption"]
+        assert item.origin == f"demo_figures:seed=5#{index}"
+        assert item.error is None and item.metadata == {}
+
+
+def test_demo_figures_source_generates_one_figure_at_a_time(monkeypatch):
+    made: list[int] = []
+    real = figure.make_figure
+
+    def counting(seed: int, index: int):
+        made.append(index)
+        return real(seed, index)
+
+    monkeypatch.setattr(figure, "make_figure", counting)
+    items = iter(plugin.DemoFiguresSource(n=3, seed=0))
+    assert made == []
+    assert next(items).id == "demo-00000" and made == [0]
+    assert next(items).id == "demo-00001" and made == [0, 1]
+
+
+def test_demo_figures_source_is_built_from_typed_recipe_args():
+    registry = Registry("sources", Source)
+    registry.add("demo_figures", plugin.DemoFiguresSource, "panel2patch.plugins.demo.plugin")
+    source = registry.build("demo_figures", {"n": 2, "seed": 4})
+    assert (source.n, source.seed) == (2, 4)
+    with pytest.raises(RecipeError, match="'n'"):
+        registry.build("demo_figures", {"n": "two"})
+    with pytest.raises(Panel2PatchError, match="n must be at least 1"):
+        plugin.DemoFiguresSource(n=0)
+    with pytest.raises(Panel2PatchError, match="seed must be >= 0"):
+        plugin.DemoFiguresSource(seed=-1)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +36,49 @@ def test_plugin_is_discovered_and_listed(site):
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     histology = rows["histology"]
-    assert histology["distribution"] == "panel2patch-histology" and histology["version"] == "0.2.0"
-    assert histology["components"] == {"box_cleaners": ["top_k_regions"], "region_miners": ["histology_regions"]}
-    assert "register_stains" in histology["hooks"]  # the domain's own hook spec was added
+    assert histology["distribution"] == "panel2patch-histology" and histology["version"] == "0.3.0"
+    assert {(c["kind"], c["name"], c["target"]) for c in histology["components"]} == {
+        ("box_cleaners", "top_k_regions", "panel2patch_histology.plugin:TopKRegions"),
+        ("region_miners", "histology_regions", "panel2patch_histology.plugin:HistologyRegionMiner"),
+        ("stain_classifiers", "colour_stain", "panel2patch_histology.plugin:ColourStainClassifier"),
+    }
+    assert {"register_kinds", "register_stain_classifiers"} <= set(histology["hooks"])
+
+
+def test_the_plugins_own_kind_runs_in_mining(site, tmp_path):
+    """The domain kind end to end: its hook spec is added, its hook called, its component run by mining."""
+    out = tmp_path / "corpus"
+    recipe = tmp_path / "histology.yaml"
+    text = (EXAMPLE / "histology.yaml").read_text()
+    recipe.write_text(re.sub(r"  source: .*", "  source: {name: demo_figures, args: {n: 3, seed: 1}}", text))
+    result = cli(site, "mine", str(recipe), f"mine.writer.args.out={out}", "mine.stains.args.background=230")
+    assert result.returncode == 0, result.stderr
+    code = (
+        "import json, sys; from panel2patch.corpus import read_corpus;"
+        f"print(json.dumps([[p.kind, p.description] for r in read_corpus({str(out)!r}) for p in r.figure.panels]))"
+    )
+    panels = json.loads(subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(site)},
+                                       capture_output=True, text=True, check=True).stdout)
+    photos = [d for kind, d in panels if kind == "photo"]
+    assert photos and all(d in {"stain: H&E", "stain: DAB", "stain: fluorescence", "stain: other"} for d in photos)
+    assert all(d is None or not d.startswith("stain:") for kind, d in panels if kind != "photo")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["mine"]["stains"]["name"] == "colour_stain"
+
+
+def test_colour_stain_rules(site, monkeypatch):
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(site))
+    from panel2patch_histology.plugin import ColourStainClassifier
+
+    classify = ColourStainClassifier().stain
+    pixels = lambda rgb, n=20: np.full((n, n, 3), rgb, dtype=np.float32)  # noqa: E731
+    assert classify(pixels((200, 110, 190))) == "H&E"
+    assert classify(pixels((150, 100, 50))) == "DAB"
+    assert classify(pixels((10, 30, 10))) == "fluorescence"
+    assert classify(pixels((120, 120, 120))) == "other"
+    assert classify(pixels((250, 250, 250))) == "other"  # background only
 
 
 def test_plugin_components_are_selectable_in_a_recipe(site):
@@ -54,7 +95,7 @@ def test_plugin_can_be_blocked(site, env):
     assert "histology" not in {row["name"] for row in json.loads(listed.stdout)}
     result = cli(site, "validate", str(EXAMPLE / "histology.yaml"), **env)
     assert result.returncode == 2
-    assert "unknown region_miners component 'histology_regions'; available: markers" in result.stderr
+    assert "unknown region_miners component 'histology_regions'; available: marker_regions" in result.stderr
 
 
 def test_subclass_of_a_builtin_builds_with_its_own_defaults(site):

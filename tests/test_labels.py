@@ -1,5 +1,5 @@
 """Panel letters: glyph candidates, RapidOCR recognition on strips, the sequence prior, and the
-``layout`` parser reading letters on figures drawn here."""
+``cpu_layout`` parser reading letters on figures drawn here."""
 
 from __future__ import annotations
 
@@ -8,24 +8,24 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from panel2patch.data import box_iou
-from panel2patch.parsers import labels as labels_module
-from panel2patch.parsers.labels import (
-    Candidate,
-    Glyph,
-    LabelReader,
-    LabelReading,
-    PanelLabel,
-    apply_sequence_prior,
+from panel2patch.parsers.labels import reader as reader_module
+from panel2patch.parsers.labels.candidates import Candidate, Glyph, find_candidates
+from panel2patch.parsers.labels.reader import LabelReader
+from panel2patch.parsers.labels.reads import (
     case_from_heights,
-    find_candidates,
     interpretations,
     is_label_text,
     normalise_read,
-    reading_order,
-    reading_rows,
     series_style,
 )
-from panel2patch.parsers.layout import LayoutParser
+from panel2patch.parsers.labels.sequence import (
+    LabelReading,
+    PanelLabel,
+    apply_sequence_prior,
+    reading_order,
+    reading_rows,
+)
+from panel2patch.parsers.layout.parser import LayoutParser
 
 
 def photo(w: int, h: int, seed: int, lo: int = 40, hi: int = 200) -> Image.Image:
@@ -354,7 +354,7 @@ def test_glyph_shapes_count_numeral_stems_but_do_not_override_other_reads():
                      numeral=numeral)
 
     merged, other, vx = glyph("ii", 0.9, "iii"), glyph("B1", 0.83, "xi"), glyph("iv", 0.93, "ix")
-    labels_module._count_numerals([merged, other, vx])
+    reader_module._count_numerals([merged, other, vx])
     assert (merged.text, other.text, vx.text) == ("iii", "B1", "iv")
 
 
@@ -362,11 +362,11 @@ def test_complete_series_needs_no_second_look():
     def reading(labels: list[str | None], style: str = "letter") -> LabelReading:
         return LabelReading([PanelLabel(t, (0, 0, 1, 1), 1.0) if t else None for t in labels], style=style)
 
-    assert labels_module._complete(reading(["a", "c", "b"]))
-    assert not labels_module._complete(reading(["a", None, "c"]))
-    assert not labels_module._complete(reading(["a", "b", "d"]))
-    assert labels_module._complete(reading(["A1", "A2", "B1"], "numbered"))
-    assert not labels_module._complete(reading(["A1", "A3"], "numbered"))
+    assert reader_module._complete(reading(["a", "c", "b"]))
+    assert not reader_module._complete(reading(["a", None, "c"]))
+    assert not reader_module._complete(reading(["a", "b", "d"]))
+    assert reader_module._complete(reading(["A1", "A2", "B1"], "numbered"))
+    assert not reader_module._complete(reading(["A1", "A3"], "numbered"))
 
 
 def test_reader_reads_once_when_the_series_is_complete(monkeypatch):

@@ -1,4 +1,4 @@
-"""The ``layout`` figure parser: panel boxes from gutters and components, on figures drawn here."""
+"""The ``cpu_layout`` figure parser: panel boxes from gutters and components, on figures drawn here."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from panel2patch import manager
 from panel2patch.components import FigureParser
 from panel2patch.data import box_iou
 from panel2patch.images import open_image
-from panel2patch.parsers.layout import LayoutParser, background_colour, foreground_mask, reduce_mask
+from panel2patch.parsers.layout.foreground import background_colour, foreground_mask, reduce_mask
+from panel2patch.parsers.layout.parser import LayoutParser
 
 Box = tuple[int, int, int, int]
 
@@ -88,8 +89,8 @@ def layout_only() -> LayoutParser:
     return LayoutParser(ocr=False)
 
 
-def test_registered_as_layout_and_builds_from_recipe_args():
-    parser = manager.build("figure_parsers", "layout", {"ocr": False, "min_gutter": 3})
+def test_registered_as_cpu_layout_and_builds_from_recipe_args():
+    parser = manager.build("figure_parsers", "cpu_layout", {"ocr": False, "min_gutter": 3})
     assert isinstance(parser, LayoutParser) and isinstance(parser, FigureParser)
     assert parser.min_gutter == 3 and parser.ocr is False
 
@@ -97,7 +98,7 @@ def test_registered_as_layout_and_builds_from_recipe_args():
 @pytest.mark.parametrize("args", [{"min_panel_frac": 0.0}, {"min_panel_frac": 1.5}, {"min_gutter": 0},
                                   {"background_tolerance": 300}, {"min_label_confidence": 2.0}, {"ocr_threads": -1}])
 def test_rejects_out_of_range_arguments(args):
-    with pytest.raises(ValueError, match="layout"):
+    with pytest.raises(ValueError, match="cpu_layout"):
         LayoutParser(**args)
 
 
@@ -237,7 +238,7 @@ DEGENERATE = {
     "palette": lambda: grid(2, 2, (80, 60), 6, 4)[0].convert("P"),
     "alpha": lambda: grid(2, 2, (80, 60), 6, 4)[0].convert("RGBA"),
     "cmyk": lambda: grid(2, 2, (80, 60), 6, 4)[0].convert("CMYK"),
-    "16-bit": lambda: Image.fromarray((np.arange(200 * 150, dtype=np.uint16).reshape(150, 200) * 2)).convert("I;16"),
+    "16-bit": lambda: Image.fromarray(np.arange(200 * 150, dtype=np.uint16).reshape(150, 200) * 2).convert("I;16"),
 }
 
 

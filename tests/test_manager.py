@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pytest
 
@@ -31,17 +33,20 @@ def _run_then_list_heavy(code: str) -> list[str]:
     return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
-def test_importing_the_package_loads_no_plugin_and_no_heavy_library():
-    code = (
-        "import panel2patch, panel2patch.cli, panel2patch.config, panel2patch.manager as m;"
-        "panel2patch.cli.build_parser(); print(m._pm is None)"
-    )
+KERNEL = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "core").glob("*.py") if p.stem != "__main__")
+
+
+def test_importing_every_kernel_module_loads_no_plugin_and_no_heavy_library():
+    code = f"import importlib; [importlib.import_module('panel2patch.' + m) for m in {KERNEL!r} if m != '__init__'];" \
+           "import panel2patch.manager as m; print(m._pm is None)"
     assert _run_then_list_heavy(code) == ["True", ""]
 
 
-def test_collecting_every_registry_imports_no_heavy_library():
-    code = "from panel2patch import manager; [manager.registry(k) for k in manager.KINDS]"
-    assert _run_then_list_heavy(code) == [""]
+def test_building_the_command_line_and_every_registry_imports_no_heavy_library():
+    code = ("from panel2patch import cli, manager; cli.build_parser();"
+            "[manager.registry(k) for k in manager.kinds()]; print(len(manager.DEFAULT_PLUGINS))")
+    lines = _run_then_list_heavy(code)
+    assert int(lines[0]) > 10 and lines[1] == ""
 
 
 def test_plugin_manager_is_built_once():
@@ -67,11 +72,45 @@ def test_duplicate_name_across_plugins_names_both(add_plugin):
     class Clash:
         @hookimpl
         def register_box_cleaners(self, register):
-            register("clip", KeepAll)
+            register("clip_to_image", KeepAll)
 
     add_plugin(Clash(), "clash")
-    with pytest.raises(PluginError, match="'clip' is registered twice.*panel2patch.plugins.cleaners.*clash"):
+    with pytest.raises(PluginError, match="'clip_to_image' is registered twice.*panel2patch.plugins.cleaners.*clash"):
         manager.registry("box_cleaners")
+
+
+def test_a_name_used_by_two_recipe_kinds_is_refused(add_plugin):
+    class SameNameAsACleaner:
+        @hookimpl
+        def register_aggregators(self, register):
+            register("box_nms", KeepAll)
+
+    add_plugin(SameNameAsACleaner(), "clash")
+    with pytest.raises(PluginError, match="'box_nms' is registered as box_cleaners.*as aggregators.*clash.*unique across kinds"):
+        manager.registry("schedules")
+
+
+def test_a_plugin_failing_in_a_registration_hook_is_named(add_plugin):
+    class Broken:
+        @hookimpl
+        def register_box_cleaners(self, register):
+            raise RuntimeError("no config file")
+
+    add_plugin(Broken(), "broken-plugin")
+    with pytest.raises(PluginError, match="plugin 'broken-plugin' failed in register_box_cleaners: RuntimeError: no config file"):
+        manager.registry("box_cleaners")
+
+
+def test_a_builtin_that_fails_to_import_is_named(monkeypatch):
+    monkeypatch.setattr(manager, "DEFAULT_PLUGINS", (*manager.DEFAULT_PLUGINS, "panel2patch.plugins.no_such_module"))
+    with pytest.raises(PluginError, match="built-in plugin 'panel2patch.plugins.no_such_module' failed to load"):
+        manager.plugin_manager()
+
+
+def test_kernel_plugins_cannot_be_blocked(monkeypatch):
+    monkeypatch.setenv(manager.ENV_BLOCK, "panel2patch.kinds")
+    with pytest.raises(PluginError, match="'panel2patch.kinds' is part of the kernel and cannot be blocked"):
+        manager.plugin_manager()
 
 
 def test_blocked_builtin_is_not_registered(monkeypatch):
@@ -81,16 +120,18 @@ def test_blocked_builtin_is_not_registered(monkeypatch):
     assert manager.registry("box_cleaners").names() == []
 
 
-def test_unknown_hook_implementation_fails_check_pending(monkeypatch):
-    class Typo:
-        @hookimpl
-        def register_box_cleanerz(self, register):
-            pass
+def test_unknown_hook_implementation_fails_with_panel2patchs_error(monkeypatch):
+    typo = types.ModuleType("typo_plugin")
 
-    pm = manager.plugin_manager()
-    pm.register(Typo(), name="typo")
-    with pytest.raises(Exception, match="register_box_cleanerz"):
-        pm.check_pending()
+    @hookimpl
+    def register_box_cleanerz(register):
+        pass
+
+    typo.register_box_cleanerz = register_box_cleanerz
+    monkeypatch.setitem(sys.modules, "typo_plugin", typo)
+    monkeypatch.setattr(manager, "DEFAULT_PLUGINS", (*manager.DEFAULT_PLUGINS, "typo_plugin"))
+    with pytest.raises(PluginError, match="plugin 'typo_plugin' implements a hook that no spec declares.*register_box_cleanerz"):
+        manager.plugin_manager()
 
 
 def test_unknown_kind_lists_kinds():
@@ -127,4 +168,5 @@ def test_describe_plugins_lists_versions_hooks_and_components():
     cleaners = rows["panel2patch.plugins.cleaners"]
     assert cleaners["distribution"] == "panel2patch"
     assert cleaners["hooks"] == ["register_box_cleaners"]
-    assert "nms" in cleaners["components"]["box_cleaners"]
+    assert {"kind": "box_cleaners", "name": "box_nms", "target": "panel2patch.plugins.cleaners:NonMaxSuppression"} \
+        in cleaners["components"]

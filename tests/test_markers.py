@@ -1,4 +1,4 @@
-"""Marker detector "shapes": arrows, arrowheads, asterisks, symbols, boxes and insets on drawn panels.
+"""Marker detector "shape_markers": arrows, arrowheads, asterisks, symbols, boxes and insets on drawn panels.
 
 Every picture is drawn here with PIL on flat, dark, textured (scikit-image's bundled micrographs) and
 chart-like backgrounds, with markers at known places; expectations come from the drawing, never from
@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from panel2patch import manager
 from panel2patch.data import Marker, Panel, box_iou
 from panel2patch.errors import RecipeError
-from panel2patch.parsers.markers import ShapeMarkerDetector
+from panel2patch.parsers.markers.detector import ShapeMarkerDetector
 
 WHITE, BLACK, YELLOW, RED, GREEN = (255, 255, 255), (0, 0, 0), (255, 230, 0), (230, 20, 20), (20, 200, 40)
 
@@ -134,15 +134,15 @@ def jpeg(img, quality=85) -> Image.Image:
 # -- registration and arguments --------------------------------------------------------------------
 
 
-def test_registered_as_shapes_and_built_from_recipe_args():
-    det = manager.build("marker_detectors", "shapes", {"read_text": False, "contrast": 50})
+def test_registered_as_shape_markers_and_built_from_recipe_args():
+    det = manager.build("marker_detectors", "shape_markers", {"read_text": False, "contrast": 50})
     assert isinstance(det, ShapeMarkerDetector)
     assert det.contrast == 50 and det._reader is None
 
 
 def test_recipe_args_are_type_checked():
     with pytest.raises(RecipeError, match="read_text"):
-        manager.build("marker_detectors", "shapes", {"read_text": "yes"})
+        manager.build("marker_detectors", "shape_markers", {"read_text": "yes"})
 
 
 @pytest.mark.parametrize("args", [{"min_size": 0.5, "max_size": 0.2}, {"max_size": 1.5}, {"dash_gap": 0},
@@ -401,7 +401,7 @@ def _row_stats(boxes):
 
 
 def test_letters_inside_a_word_are_recognised_in_rows_and_columns():
-    from panel2patch.parsers.markers import _in_words
+    from panel2patch.parsers.markers.words import in_words
 
     def row(widths, heights, x=20, y=50, vertical=False):  # glyphs 2 px apart
         boxes = []
@@ -416,10 +416,10 @@ def test_letters_inside_a_word_are_recognised_in_rows_and_columns():
     alone = [(200, 200, 12, 14)]
     stats = _row_stats(word + column + stars + alone)
     candidates = np.arange(1, len(stats))
-    inside = _in_words(stats, candidates, np.ones(len(stats), dtype=bool))
+    inside = in_words(stats, candidates, np.ones(len(stats), dtype=bool))
     assert inside.tolist() == [False, True, True, True, False] + [False, True, True, False] + [False] * 3 + [False]
     # Glyphs that are not flat (texture) do not make a word.
-    assert not _in_words(stats, candidates, np.eye(1, len(stats), 0, dtype=bool)[0]).any()
+    assert not in_words(stats, candidates, np.eye(1, len(stats), 0, dtype=bool)[0]).any()
 
 
 def test_a_row_of_asterisks_is_not_a_word():
@@ -482,7 +482,7 @@ def _pair_corners_reference(hs, vs, tol, min_side, limit):
 
 @pytest.mark.parametrize("limit", [4000, 40, 0])
 def test_corner_pairing_matches_plain_loops(limit):
-    from panel2patch.parsers.markers import _pair_corners
+    from panel2patch.parsers.markers.rectangles import pair_corners
 
     rng = np.random.default_rng(7)
     # Strokes on a coarse grid so that many meet at corners, some running past them.
@@ -494,13 +494,13 @@ def test_corner_pairing_matches_plain_loops(limit):
     vs = np.column_stack([x, x + 2, y0, y0 + rng.integers(1, 4, 40) * 30 + rng.integers(0, 8, 40)]).astype(np.int64)
     expected = _pair_corners_reference(hs, vs, 6, 10, limit)
     assert len(expected) >= {4000: 15, 40: 3, 0: 0}[limit]
-    assert _pair_corners(hs, vs, 6, 10, limit=limit) == expected
+    assert pair_corners(hs, vs, 6, 10, limit=limit) == expected
 
 
 def test_stroke_colours_match_a_per_stroke_count():
     import cv2
 
-    from panel2patch.parsers.markers import _stroke_colours
+    from panel2patch.parsers.markers.rectangles import stroke_colours
 
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
@@ -510,7 +510,7 @@ def test_stroke_colours_match_a_per_stroke_count():
     distinct[10:13, 5:70] = 1
     segs = np.array([(10, 13, 5, 70), (20, 22, 0, 80), (40, 41, 30, 31), (50, 52, 10, 10)], dtype=np.int64)
     for vertical, s in ((False, segs), (True, segs[:, [2, 3, 0, 1]] // 2)):
-        colours, flat = _stroke_colours(rgb, gray, distinct, s, vertical)
+        colours, flat = stroke_colours(rgb, gray, distinct, s, vertical)
         for k, (a0, a1, b0, b1) in enumerate(s.tolist()):
             rows, cols = (slice(b0, b1), slice(a0, a1)) if vertical else (slice(a0, a1), slice(b0, b1))
             on = distinct[rows, cols].astype(bool)
@@ -524,4 +524,4 @@ def test_stroke_colours_match_a_per_stroke_count():
             if flat[k]:
                 near = np.abs(luma - peak) <= 7
                 assert np.allclose(colours[k], rgb[rows, cols][on][near].mean(axis=0))
-    assert _stroke_colours(rgb, gray, distinct, segs, False)[1][0]  # the drawn stroke is flat
+    assert stroke_colours(rgb, gray, distinct, segs, False)[1][0]  # the drawn stroke is flat

@@ -19,10 +19,10 @@ from PIL import Image
 
 from panel2patch import config, manager
 from panel2patch.cli import main
-from panel2patch.components import CaptionSplit, CaptionSplitter, FigureParser, MarkerClause, MarkerDetector
-from panel2patch.data import FigureParse, Marker, Panel
+from panel2patch.components import CaptionSplitter, FigureParser, MarkerDetector
+from panel2patch.corpus import read_corpus, read_rejects, sample_key
+from panel2patch.data import CaptionSplit, FigureParse, Marker, MarkerClause, Panel
 from panel2patch.hookspecs import hookimpl
-from panel2patch.plugins.writers import read_corpus, read_rejects, sample_key
 
 FAIL_WIDTH = 77  # the test parser raises on images of this width
 
@@ -75,13 +75,13 @@ def recipe_text(root: Path, out: Path, chunk_size: int = 3, delay: float = 0.0) 
     return f"""\
 # test recipe
 mine:
-  source: {{name: folder, args: {{root: "{root}", index: captions.jsonl}}}}
+  source: {{name: folder_index, args: {{root: "{root}", index: captions.jsonl}}}}
   parser: {{name: halves, args: {{delay: {delay}}}}}
   markers: centre_arrow
   splitter: paren
-  regions: markers
-  cleaners: [clip, containment, {{name: nms, args: {{iou: 0.5}}}}]
-  writer: {{name: webdataset, args: {{out: "{out}"}}}}
+  regions: marker_regions
+  cleaners: [clip_to_image, panel_containment, {{name: box_nms, args: {{iou: 0.5}}}}]
+  writer: {{name: webdataset_corpus, args: {{out: "{out}"}}}}
   chunk_size: {chunk_size}
   max_pixels: 4000000
 """
@@ -167,7 +167,7 @@ def test_every_input_ends_in_corpus_or_rejects(tmp_path, test_plugin, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(recipe_text(tmp_path / "in", tmp_path / "corpus"))
     assert mine(recipe) == 0
-    figures = {f.id: f for _, f, _, _ in read_corpus(tmp_path / "corpus")}
+    figures = {r.figure.id: r.figure for r in read_corpus(tmp_path / "corpus")}
     rejects = read_rejects(tmp_path / "corpus")
     manifest = json.loads((tmp_path / "corpus" / "manifest.json").read_text())
     index_lines = len((tmp_path / "in" / "captions.jsonl").read_bytes().splitlines())
@@ -191,7 +191,7 @@ def test_mined_hierarchy_and_stored_frame(tmp_path, test_plugin):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(recipe_text(tmp_path / "in", tmp_path / "corpus"))
     assert mine(recipe) == 0
-    samples = {f.id: (key, f, data, ext) for key, f, data, ext in read_corpus(tmp_path / "corpus")}
+    samples = {r.figure.id: (r.key, r.figure, r.image, r.image_ext) for r in read_corpus(tmp_path / "corpus")}
     key, fig, data, ext = samples["ok0"]
     assert key == sample_key("ok0") and ext == "png" and data == (tmp_path / "in/img/ok0.png").read_bytes()
     assert [p.subcaption for p in fig.panels] == ["Two views. Tissue, arrow marks a vessel.", "Two views. Control."]
@@ -213,7 +213,7 @@ def test_shards_partition_the_source(tmp_path, test_plugin):
     assert mine(tmp_path / "w.yaml") == 0
     assert mine(tmp_path / "p.yaml", "--shard", "0/2") == 0
     assert mine(tmp_path / "p.yaml", "--shard", "1/2") == 0
-    ids = lambda c: sorted(f.id for _, f, _, _ in read_corpus(c))
+    ids = lambda c: sorted(r.figure.id for r in read_corpus(c))
     rej = lambda c: sorted((r["id"], r["reason"]) for r in read_rejects(c))
     assert ids(whole) == ids(parts) and rej(whole) == rej(parts)
     assert sorted(p.name for p in parts.glob("manifest-*.json")) == ["manifest-000-of-002.json", "manifest-001-of-002.json"]
@@ -232,8 +232,8 @@ sys.exit(main(["mine", {recipe!r}]))
 
 def corpus_digest(corpus: Path) -> tuple[list, list]:
     """Samples and rejects, without the recorded component args (the two runs differ in parser delay)."""
-    samples = sorted((key, json.dumps({**f.to_json(), "components": None}, sort_keys=True), data)
-                     for key, f, data, _ in read_corpus(corpus))
+    samples = sorted((r.key, json.dumps({**r.figure.to_json(), "components": None}, sort_keys=True), r.image)
+                     for r in read_corpus(corpus))
     return samples, sorted(json.dumps(r, sort_keys=True) for r in read_rejects(corpus))
 
 
@@ -318,10 +318,10 @@ def test_webdataset_source_streams_shards_and_reports_bad_samples(tmp_path, test
         sink.write({"__key__": "fig3", "txt": CAPTION.encode()})
         sink.write({"__key__": "fig4", "jpg": png(), "txt": CAPTION.encode(), "json": b'{"id": "PMC1_f4"}'})
     text = recipe_text(tmp_path, tmp_path / "corpus")
-    text = re.sub(r"  source: .*\n", f"  source: {{name: webdataset, args: {{urls: '{tmp_path / 'src'}'}}}}\n", text)
+    text = re.sub(r"  source: .*\n", f"  source: {{name: webdataset_source, args: {{urls: '{tmp_path / 'src'}'}}}}\n", text)
     (tmp_path / "r.yaml").write_text(text)
     assert mine(tmp_path / "r.yaml") == 0
-    assert sorted(f.id for _, f, _, _ in read_corpus(tmp_path / "corpus")) == ["PMC1_f4", "fig1"]
+    assert sorted(r.figure.id for r in read_corpus(tmp_path / "corpus")) == ["PMC1_f4", "fig1"]
     reasons = {r["id"]: r["reason"] for r in read_rejects(tmp_path / "corpus")}
     assert reasons == {"fig2": "caption_not_utf8", "fig3": "missing_image"}
 
@@ -356,18 +356,35 @@ def test_export_pairs_and_report(tmp_path, test_plugin):
 def test_quickstart_recipe_names_registered_components():
     recipe = config.load("quickstart")
     assert {k for k, _, _ in config.validate(recipe)} >= {"mine.parser", "mine.markers", "mine.splitter", "mine.regions"}
-    assert manager.registry("writers").get("webdataset")
+    assert manager.registry("writers").get("webdataset_corpus")
 
 
-def test_position_words_assign_subcaptions_to_unlabelled_panels():
+def test_miner_gives_panels_the_segments_the_splitter_assigns():
     from panel2patch.data import Figure
     from panel2patch.mining import assign_subcaptions
 
-    panels = [Panel(f"p{i}", box) for i, box in enumerate([(0, 0, 50, 50), (50, 0, 100, 50), (0, 50, 100, 100)])]
+    class ByOrder(ParenSplitter):
+        def assign(self, split, figure):  # keys that are no labels: the splitter alone knows them
+            return {p.id: key for p, key in zip(figure.panels, split.segments)}
+
+    panels = [Panel(f"p{i}", box, label="A" if i == 0 else None)
+              for i, box in enumerate([(0, 0, 50, 50), (50, 0, 100, 50), (0, 50, 100, 100)])]
     figure = Figure("f", 100, 100, "caption", panels=panels)
-    split = CaptionSplit("caption", "Liver.", {"upper left": "HE.", "upper right": "IHC.", "bottom": "Graph."})
-    assign_subcaptions(figure, split)
-    assert [p.subcaption for p in figure.panels] == ["Liver. HE.", "Liver. IHC.", "Liver. Graph."]
+    split = CaptionSplit("caption", "Liver.", {"first": "HE.", "second": "IHC."}, shared="Bars, 1 mm.")
+    assign_subcaptions(figure, split, ByOrder())
+    assert [p.subcaption for p in figure.panels] == ["Liver. HE. Bars, 1 mm.", "Liver. IHC. Bars, 1 mm.", None]
+    assert [p.preamble for p in figure.panels] == ["Liver."] * 3
+    single = Figure("g", 10, 10, " Whole caption. ", panels=[Panel("p0", (0, 0, 10, 10))])
+    assign_subcaptions(single, CaptionSplit("Whole caption."), ParenSplitter())
+    assert single.panels[0].subcaption == "Whole caption."
+
+
+def test_base_splitter_assigns_segments_by_printed_label():
+    from panel2patch.data import Figure
+
+    panels = [Panel("p0", (0, 0, 5, 5), label="B"), Panel("p1", (5, 0, 10, 5), label="C"), Panel("p2", (0, 5, 5, 10))]
+    split = CaptionSplit("c", segments={"B": "b.", "A": "a."})
+    assert ParenSplitter().assign(split, Figure("f", 10, 10, "c", panels=panels)) == {"p0": "B"}
 
 
 def test_resuming_into_a_corpus_of_other_inputs_is_refused(tmp_path, test_plugin):

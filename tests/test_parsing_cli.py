@@ -12,7 +12,7 @@ from panel2patch.cli import main
 from panel2patch.components import FigureParser, MarkerDetector
 from panel2patch.data import Figure, FigureParse, Marker, Panel, Region
 from panel2patch.hookspecs import hookimpl
-from panel2patch.parsing import MARKER_COLOR, PANEL_COLORS, REGION_COLOR
+from panel2patch.parsers.tools.parse_images import MARKER_COLOR, PANEL_COLORS, REGION_COLOR
 
 GRAY = (128, 128, 128)
 
@@ -146,3 +146,17 @@ def test_same_stem_twice_is_refused_when_writing_files(plugin, images, tmp_path,
             str(tmp_path / "out")]
     assert main(argv) == 2
     assert "share the file stem 'fig1'" in capsys.readouterr().err
+
+
+def test_defaults_name_the_built_in_parser_and_detector():
+    import argparse
+
+    from panel2patch import manager
+    from panel2patch.parsers.tools.commands import ParseCommand
+
+    parser = argparse.ArgumentParser()
+    ParseCommand().configure(parser)
+    args = parser.parse_args(["fig.png"])
+    assert (args.parser, args.markers, args.out, args.overlay) == ("cpu_layout", "shape_markers", None, None)
+    assert manager.registry("figure_parsers").get(args.parser)
+    assert manager.registry("marker_detectors").get(args.markers)

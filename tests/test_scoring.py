@@ -12,7 +12,7 @@ import pytest
 from panel2patch.cli import main
 from panel2patch.data import Figure, Marker, Panel
 from panel2patch.errors import Panel2PatchError
-from panel2patch.scoring import load_figures, score
+from panel2patch.parsers.tools.scoring import load_figures, score
 
 
 def _gt(fid: str = "f1") -> Figure:

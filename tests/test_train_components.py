@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from panel2patch.components import Aggregator, GranularityLevel, LossTerm, Schedule
-from panel2patch.data import Figure, Panel, Region
-from panel2patch.engine import LevelOutputs
-from panel2patch.hierarchy import preprocess_geometry
+from panel2patch.data import Figure, LevelOutputs, Panel, Region
 from panel2patch.manager import build, registry
+from panel2patch.plugins.training.geometry import preprocess_geometry
 
 KINDS = {"levels": GranularityLevel, "aggregators": Aggregator, "loss_terms": LossTerm, "schedules": Schedule}
 
@@ -27,9 +26,9 @@ def test_every_registered_training_component_builds_with_defaults(kind):
 
 def test_builtin_training_component_names():
     assert {"figure", "panel", "region"} <= set(registry("levels").names())
-    assert {"mean", "attention"} <= set(registry("aggregators").names())
-    assert {"clip", "interlevel", "roi_consistency"} <= set(registry("loss_terms").names())
-    assert {"alternating", "joint", "single"} <= set(registry("schedules").names())
+    assert {"mean_pool", "attention_pool"} <= set(registry("aggregators").names())
+    assert {"clip_contrastive", "interlevel_contrastive", "roi_consistency"} <= set(registry("loss_terms").names())
+    assert {"alternating", "joint", "single_level"} <= set(registry("schedules").names())
 
 
 # -- levels --------------------------------------------------------------------------------------
@@ -78,12 +77,12 @@ def test_alternating_schedule_cycles_with_phase_length():
     assert s.shares(horizon=600) == {"M": pytest.approx(1 / 3), "P": pytest.approx(1 / 3), "R": pytest.approx(1 / 3)}
 
 
-def test_joint_and_single_schedules():
+def test_joint_and_single_level_schedules():
     joint = build("schedules", "joint", {})
     joint.bind(["figure", "panel"])
     assert joint.levels(7) == ["figure", "panel"]
     assert build("schedules", "joint", {"levels": ["R"]}).levels(0) == ["R"]
-    assert build("schedules", "single", {"level": "region"}).levels(123) == ["region"]
+    assert build("schedules", "single_level", {"level": "region"}).levels(123) == ["region"]
 
 
 def test_schedule_state_round_trips_and_refuses_a_different_schedule():
@@ -93,26 +92,26 @@ def test_schedule_state_round_trips_and_refuses_a_different_schedule():
     with pytest.raises(ValueError, match="resume with the checkpoint's schedule"):
         build("schedules", "alternating", {"order": ["M", "P", "R"]}).load_state_dict(state)
     with pytest.raises(ValueError):
-        build("schedules", "single", {"level": "P"}).load_state_dict(state)
+        build("schedules", "single_level", {"level": "P"}).load_state_dict(state)
 
 
 # -- aggregators ---------------------------------------------------------------------------------
 
 
-def test_mean_aggregator_averages_each_parents_children():
+def test_mean_pool_aggregator_averages_each_parents_children():
     torch.manual_seed(0)
     children = torch.randn(7, 5)
     index = torch.tensor([2, 0, 2, 2, 0, 3, 3])
-    out = build("aggregators", "mean", {})(children, index, 5)
+    out = build("aggregators", "mean_pool", {})(children, index, 5)
     for parent in range(5):
         rows = [children[i] for i in range(7) if index[i] == parent]
         expected = torch.stack(rows).mean(0) if rows else torch.zeros(5)
         assert torch.allclose(out[parent], expected, atol=1e-6)
 
 
-def test_attention_aggregator_pools_within_parents_and_trains():
+def test_attention_pool_aggregator_pools_within_parents_and_trains():
     torch.manual_seed(0)
-    agg = build("aggregators", "attention", {"heads": 2})
+    agg = build("aggregators", "attention_pool", {"heads": 2})
     module = agg.setup(8)
     children = torch.randn(6, 8, requires_grad=True)
     index = torch.tensor([0, 0, 2, 2, 2, 0])
@@ -142,7 +141,7 @@ def _outputs(image, text, *, level="panel", num_samples=None, child=(), parent=(
         edge_child=torch.tensor(child, dtype=torch.long), edge_parent=torch.tensor(parent, dtype=torch.long),
         roi_boxes=boxes if boxes is not None else torch.zeros(n_edges, 4),
         roi_valid=valid if valid is not None else torch.ones(n_edges, dtype=torch.bool),
-        dense=dense, patch_size=patch, aggregator=build("aggregators", "mean", {}),
+        dense=dense, patch_size=patch, aggregator=build("aggregators", "mean_pool", {}),
     )
 
 
@@ -152,15 +151,15 @@ def _symmetric_ce(a, b, scale):
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
-def test_clip_term_is_symmetric_infonce_over_the_level_samples_only():
+def test_clip_contrastive_term_is_symmetric_infonce_over_the_level_samples_only():
     torch.manual_seed(0)
     image, text = torch.randn(6, 4), torch.randn(6, 4)
     out = _outputs(image, text, num_samples=4)
-    term = build("loss_terms", "clip", {"weight": 2.0})
+    term = build("loss_terms", "clip_contrastive", {"weight": 2.0})
     expected = _symmetric_ce(out.image[:4], out.text[:4], 10.0)
     assert torch.allclose(term(out), expected, atol=1e-5)
     assert term.weight == 2.0
-    assert build("loss_terms", "clip", {"levels": ["figure"]})(out) is None
+    assert build("loss_terms", "clip_contrastive", {"levels": ["figure"]})(out) is None
 
 
 def test_interlevel_term_leaves_out_parents_without_children():
@@ -168,13 +167,13 @@ def test_interlevel_term_leaves_out_parents_without_children():
     image, text = torch.randn(8, 4), torch.randn(8, 4)
     # samples 0..3 are parents; children 4..7 belong to parents 0, 0, 1, 3; parent 2 has none
     out = _outputs(image, text, num_samples=4, child=[4, 5, 6, 7], parent=[0, 0, 1, 3])
-    value = build("loss_terms", "interlevel", {"pairs": ["image"]})(out)
+    value = build("loss_terms", "interlevel_contrastive", {"pairs": ["image"]})(out)
     img = out.image
     pooled = F.normalize(torch.stack([(img[4] + img[5]) / 2, img[6], img[7]]), dim=-1)
     expected = _symmetric_ce(pooled, img[[0, 1, 3]], 10.0)
     assert torch.allclose(value, expected, atol=1e-5)
 
-    cross = build("loss_terms", "interlevel", {"pairs": ["cross"]})(out)
+    cross = build("loss_terms", "interlevel_contrastive", {"pairs": ["cross"]})(out)
     txt = out.text
     pooled_text = F.normalize(torch.stack([(txt[4] + txt[5]) / 2, txt[6], txt[7]]), dim=-1)
     expected_cross = 0.5 * (_symmetric_ce(pooled, txt[[0, 1, 3]], 10.0) + _symmetric_ce(img[[0, 1, 3]], pooled_text, 10.0))
@@ -184,10 +183,18 @@ def test_interlevel_term_leaves_out_parents_without_children():
 def test_interlevel_term_needs_two_parents():
     image, text = torch.randn(3, 4), torch.randn(3, 4)
     out = _outputs(image, text, num_samples=1, child=[1, 2], parent=[0, 0])
-    assert build("loss_terms", "interlevel", {})(out) is None
-    assert build("loss_terms", "interlevel", {})(_outputs(image, text)) is None
+    assert build("loss_terms", "interlevel_contrastive", {})(out) is None
+    assert build("loss_terms", "interlevel_contrastive", {})(_outputs(image, text)) is None
     with pytest.raises(ValueError, match="unknown pairs"):
-        build("loss_terms", "interlevel", {"pairs": ["pixels"]})
+        build("loss_terms", "interlevel_contrastive", {"pairs": ["pixels"]})
+
+
+def test_interlevel_term_without_an_aggregator_says_so():
+    image, text = torch.randn(8, 4), torch.randn(8, 4)
+    out = _outputs(image, text, num_samples=4, child=[4, 5, 6, 7], parent=[0, 0, 1, 3])
+    out.aggregator = None
+    with pytest.raises(ValueError, match="set train.aggregator"):
+        build("loss_terms", "interlevel_contrastive", {})(out)
 
 
 def test_roi_term_compares_crops_with_the_pooled_box_of_the_parent_map():

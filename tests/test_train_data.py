@@ -10,21 +10,14 @@ import tarfile
 import pytest
 import torch
 import webdataset as wds
-from corpus_factory import make_figure, sample_key, write_corpus
+from corpus_factory import make_figure, write_corpus
 from open_clip.transform import PreprocessCfg, image_transform_v2
 
+from panel2patch.corpus import CorpusError, find_shards, read_corpus, sample_key
 from panel2patch.data import Figure
-from panel2patch.hierarchy import (
-    CorpusError,
-    LevelLoader,
-    LoaderOptions,
-    StreamSpec,
-    find_shards,
-    held_out_batches,
-    is_held_out,
-    scan,
-)
 from panel2patch.manager import build
+from panel2patch.plugins.training.corpus_scan import is_held_out, scan
+from panel2patch.plugins.training.loaders import LevelLoader, LoaderOptions, StreamSpec, held_out_batches
 
 CFG = {"size": 32, "resize_mode": "shortest", "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
@@ -44,13 +37,7 @@ def _transform():
 
 
 def _figures(root):
-    out = {}
-    for shard in find_shards(root):
-        with tarfile.open(shard) as tar:
-            for m in tar:
-                if m.name.endswith(".json"):
-                    out[m.name.split(".")[0]] = Figure.from_json(json.loads(tar.extractfile(m).read()))
-    return out
+    return {record.key: record.figure for record in read_corpus(root, members=("json",))}
 
 
 def _loader(corpus, level, **spec):

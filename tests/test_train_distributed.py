@@ -31,7 +31,7 @@ def test_deepspeed_launcher_two_ranks_zero2_on_cpu(tmp_path):
     launcher = Path(sys.executable).parent / "deepspeed"
 
     cmd = [str(launcher), "--num_gpus", "2", "--master_port", str(_free_port()),
-           "--module", "panel2patch.train", "--recipe", str(recipe), "train.seed=3"]
+           "--module", "panel2patch.plugins.training", "--recipe", str(recipe), "train.seed=3"]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=420)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 

@@ -10,10 +10,12 @@ import torch
 from corpus_factory import tiny_recipe, write_corpus
 
 from panel2patch.config import load
-from panel2patch.engine import Trainer, TrainError, seed_everything
 from panel2patch.errors import RecipeError
 from panel2patch.hookspecs import hookimpl
 from panel2patch.manager import plugin_manager
+from panel2patch.plugins.training.distributed import seed_everything
+from panel2patch.plugins.training.errors import TrainError
+from panel2patch.plugins.training.trainer import Trainer
 
 
 class Recorder:
@@ -105,8 +107,8 @@ def test_training_writes_a_run_directory_checkpoints_and_metrics(uninterrupted):
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2, 3, 4, 5, 6]
     assert [r["levels"] for r in train] == ["figure", "panel", "region"] * 2
-    assert all(f"{r['levels']}/clip" in r and math.isfinite(r[f"{r['levels']}/loss"]) for r in train)
-    assert "panel/roi_consistency" in train[1] and "figure/interlevel" in train[0]
+    assert all(f"{r['levels']}/clip_contrastive" in r and math.isfinite(r[f"{r['levels']}/loss"]) for r in train)
+    assert "panel/roi_consistency" in train[1] and "figure/interlevel_contrastive" in train[0]
     assert [r["step"] for r in records if r["kind"] == "eval"] == [0, 6]
     assert summary["text_cache"]["hits"] > 0
     # linear warm-up over 2 steps from 0, then cosine decay (DeepSpeed's WarmupCosineLR)
@@ -123,7 +125,7 @@ def test_tensorboard_logs_hold_the_same_scalars_as_the_metrics_file(uninterrupte
     events.Reload()
     tags = set(events.Tags()["scalars"])
     train = [r for r in _train_records(out) if r["kind"] == "train"]
-    assert {"train/figure/clip", "train/panel/loss", "train/lr", "eval/panel/i2t_r1"} <= tags
+    assert {"train/figure/clip_contrastive", "train/panel/loss", "train/lr", "eval/panel/i2t_r1"} <= tags
     logged = [(e.step, e.value) for e in events.Scalars("train/panel/loss")]
     expected = [(r["step"], r["panel/loss"]) for r in train if "panel/loss" in r]
     assert [s for s, _ in logged] == [s for s, _ in expected]
@@ -187,7 +189,7 @@ def test_resume_latest_reproduces_the_uninterrupted_losses(tmp_path, corpus, uni
 def test_resume_refuses_a_changed_run(tmp_path, corpus, uninterrupted):
     _, _, _, full_out = uninterrupted
     recipe = _recipe(tmp_path, corpus, "changed", checkpoint={"dir": str(full_out / "checkpoints")},
-                     schedule={"name": "single", "args": {"level": "P"}})
+                     schedule={"name": "single_level", "args": {"level": "P"}})
     with pytest.raises(TrainError, match="schedule"):
         Trainer(recipe, resume="latest").fit()
     empty = _recipe(tmp_path, corpus, "nothing")
@@ -200,12 +202,14 @@ def test_recipe_errors_name_the_key(tmp_path, corpus):
         Trainer(_recipe(tmp_path, corpus, "typo", data={"bach_size": 3}))
     with pytest.raises(RecipeError, match="train.deepspeed.optimizer"):
         Trainer(_recipe(tmp_path, corpus, "ds", deepspeed={"optimizer": {"type": "Adam"}}))
-    trainer = Trainer(_recipe(tmp_path, corpus, "levels", schedule={"name": "single", "args": {"level": "X"}}))
+    trainer = Trainer(_recipe(tmp_path, corpus, "levels", schedule={"name": "single_level", "args": {"level": "X"}}))
     with pytest.raises(RecipeError, match="names level 'X'"):
         trainer.fit()
     zero3 = Trainer(_recipe(tmp_path, corpus, "zero3", deepspeed={"zero_optimization": {"stage": 3}}))
     with pytest.raises(RecipeError, match="stage 3 is not supported"):
         zero3.fit()
+    with pytest.raises(RecipeError, match="loss 'interlevel_contrastive' .* 'train.aggregator' is not set"):
+        Trainer(_recipe(tmp_path, corpus, "no-aggregator", aggregator=None))
 
 
 @pytest.mark.gpu

@@ -6,10 +6,11 @@ import pytest
 import torch
 from corpus_factory import TINY_MODEL
 
-from panel2patch.engine import export_model, parameter_counts, wrap_model
 from panel2patch.manager import build
 from panel2patch.plugins.models import ModelLoadError
-from panel2patch.textcache import TextEmbeddingCache, text_fingerprint, text_tower_names
+from panel2patch.plugins.training.export import export_model
+from panel2patch.plugins.training.model import parameter_counts, wrap_model
+from panel2patch.plugins.training.text_cache import TextEmbeddingCache, text_fingerprint, text_tower_names
 
 NAME = "p2p-test-model-tiny"
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import tarfile
 
 import pytest
 from corpus_factory import TINY_MODEL, tiny_recipe, write_corpus
 
 from panel2patch.cli import main as cli_main
-from panel2patch.config import build, load, locate, validate
-from panel2patch.data import Figure
-from panel2patch.engine import export_model, parse_train_config
+from panel2patch.config import build, component_keys, load, locate, validate
+from panel2patch.corpus import read_corpus
 from panel2patch.errors import Panel2PatchError
-from panel2patch.hierarchy import find_shards, is_held_out
 from panel2patch.manager import build as build_component
-from panel2patch.train import load_weights, parse_args
+from panel2patch.plugins.training.commands import parse_launcher_args
+from panel2patch.plugins.training.corpus_scan import is_held_out
+from panel2patch.plugins.training.export import export_model, load_weights
+from panel2patch.settings import parse_train_settings
 
 TRAIN_RECIPES = ("train_tiny", "panel2patch_vitl14")
 
@@ -24,12 +24,12 @@ TRAIN_RECIPES = ("train_tiny", "panel2patch_vitl14")
 def test_shipped_training_recipes_validate_and_show_their_launch_command(name):
     recipe = load(name)
     assert [kind for _, kind, _ in validate(recipe)].count("levels") == 3
-    cfg = parse_train_config(recipe.section("train"), recipe.source)
+    cfg = parse_train_settings(recipe.section("train"), recipe.source, component_keys("train"))
     assert (cfg.optim.epochs or cfg.optim.max_steps) and cfg.deepspeed["gradient_clipping"] == 1.0
     lines = locate(name).read_text().splitlines()
     assert lines[0].startswith("# ") and len(lines[0]) > 20
     header = "\n".join(line for line in lines if line.startswith("#"))
-    assert f"--module panel2patch.train --recipe {name}" in header
+    assert f"--module panel2patch.plugins.training --recipe {name}" in header
     assert "--resume latest" in header
 
 
@@ -43,7 +43,7 @@ def test_vitl14_recipe_has_the_paper_settings():
         1e-5, 0.05, [0.9, 0.95], 1000, 20)
     assert cfg["deepspeed"]["zero_optimization"]["stage"] == 2 and cfg["deepspeed"]["bf16"]["enabled"] is True
     assert cfg["schedule"] == {"name": "alternating", "args": {"order": ["M", "P", "R"], "steps_per_phase": 1}}
-    assert cfg["aggregator"]["name"] == "mean"
+    assert cfg["aggregator"]["name"] == "mean_pool"
 
 
 def test_tiny_recipe_model_builds_on_cpu_with_its_freezing_policy():
@@ -57,7 +57,7 @@ def test_tiny_recipe_model_builds_on_cpu_with_its_freezing_policy():
 
 
 def test_launcher_flags_are_stripped_from_the_module_entry():
-    args = parse_args(["--local_rank=1", "--recipe", "train_tiny", "train.seed=3", "--resume", "latest"])
+    args = parse_launcher_args(["--local_rank=1", "--recipe", "train_tiny", "train.seed=3", "--resume", "latest"])
     assert (args.recipe, args.overrides, args.resume) == ("train_tiny", ["train.seed=3"], "latest")
 
 
@@ -73,12 +73,8 @@ def test_eval_command_reports_retrieval_per_level_for_an_exported_model(tmp_path
     report = json.loads((tmp_path / "out" / "eval.json").read_text())
     assert report["checkpoint"].endswith("export")
     level = build_component("levels", "panel", {})
-    held_out = 0
-    for shard in find_shards(corpus):
-        with tarfile.open(shard) as tar:
-            for m in tar:
-                if m.name.endswith(".json") and is_held_out(m.name.split(".")[0], 0.2):
-                    held_out += len(level.samples(Figure.from_json(json.loads(tar.extractfile(m).read()))))
+    held_out = sum(len(level.samples(r.figure)) for r in read_corpus(corpus, members=("json",))
+                   if is_held_out(r.key, 0.2))
     # batches of 4 in corpus order; a last batch of one pair is skipped (nothing to retrieve among)
     expected = held_out - (1 if held_out % 4 == 1 else 0)
     assert held_out >= 2 and report["metrics"]["eval/panel/samples"] == expected
@@ -88,3 +84,14 @@ def test_eval_command_reports_retrieval_per_level_for_an_exported_model(tmp_path
 
     with pytest.raises(Panel2PatchError, match="does not exist"):
         load_weights(model, str(tmp_path / "missing.pt"))
+
+
+def test_training_commands_come_from_the_training_plugin(tmp_path, capsys):
+    from panel2patch.manager import registry
+
+    commands = registry("commands")
+    for name in ("train", "eval", "run"):
+        assert commands.get(name).owner == "panel2patch.plugins.training.commands"
+    recipe = tiny_recipe(tmp_path / "recipe.yaml", tmp_path / "corpus", tmp_path / "out")
+    assert cli_main(["run", str(recipe)]) == 2
+    assert "'run' needs a 'mine' section" in capsys.readouterr().err

@@ -1,0 +1,182 @@
+"""The corpus layout and its one reader.
+
+A corpus directory holds WebDataset tar shards with one sample per figure, written in chunks::
+
+    shards/corpus-RRR-CCCCC.tar            KEY.<jpg|png|..> (original image bytes), KEY.txt (caption),
+                                           KEY.json (:meth:`panel2patch.data.Figure.to_json`)
+    shards/corpus-RRR-CCCCC.rejects.jsonl  {"id", "reason", "detail"} per rejected input
+    shards/corpus-RRR-CCCCC.stats.json     counts of the chunk; its presence marks the chunk committed
+    manifest.json                          counts over all chunks, config and versions
+                                           (manifest-III-of-NNN.json per shard when mined in n > 1 shards)
+
+``RRR`` is the mining shard (rank), ``CCCCC`` the chunk within it. KEY is :func:`sample_key` of the
+figure id. Readers find shards anywhere below the corpus directory (``**/*.tar``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .data import Figure
+from .errors import Panel2PatchError
+from .images import IMAGE_EXTS
+
+SHARD_DIR = "shards"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class CorpusError(Panel2PatchError):
+    """The corpus is missing, malformed, or too small for the requested run."""
+
+
+def sample_key(figure_id: str) -> str:
+    """A WebDataset key for a figure id: safe characters only (no dots, slashes), collision-free."""
+    slug = _UNSAFE.sub("_", figure_id).strip("_")[:80] or "figure"
+    digest = hashlib.sha1(figure_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug}_{digest}"
+
+
+@dataclass(frozen=True)
+class ChunkFiles:
+    """The files of one committed chunk."""
+
+    tar: Path
+    rejects: Path
+    stats: Path
+
+
+def chunk_files(out: str | os.PathLike[str], chunk: str) -> ChunkFiles:
+    base = Path(out) / SHARD_DIR / f"corpus-{chunk}"
+    return ChunkFiles(base.with_name(base.name + ".tar"), base.with_name(base.name + ".rejects.jsonl"),
+                      base.with_name(base.name + ".stats.json"))
+
+
+def manifest_name(shard: int, num_shards: int) -> str:
+    return "manifest.json" if num_shards == 1 else f"manifest-{shard:03d}-of-{num_shards:03d}.json"
+
+
+def find_shards(corpus: str | os.PathLike[str]) -> list[str]:
+    """Every ``*.tar`` below ``corpus``, sorted."""
+    root = Path(corpus)
+    if not root.is_dir():
+        raise CorpusError(f"corpus directory {str(root)!r} does not exist")
+    shards = sorted(str(p) for p in root.glob("**/*.tar"))
+    if not shards:
+        raise CorpusError(f"corpus {str(root)!r} has no WebDataset shards (**/*.tar)")
+    return shards
+
+
+def decode_figure(raw: bytes, where: str, key: str) -> Figure:
+    """The :class:`Figure` of a sample's JSON member; :class:`CorpusError` naming shard and key if bad."""
+    try:
+        return Figure.from_json(json.loads(raw))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorpusError(f"{where}: sample {key!r}: unreadable figure JSON: {exc}") from None
+
+
+def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]:
+    """The figure and image bytes of one WebDataset sample (``json`` + an image member)."""
+    key = sample.get("__key__", "?")
+    if "json" not in sample:
+        raise CorpusError(f"{where}: sample {key!r} has no .json member (members: {sorted(sample)})")
+    figure = decode_figure(sample["json"], where, key)
+    image = next((sample[e] for e in IMAGE_EXTS if e in sample), None)
+    if image is None:
+        raise CorpusError(f"{where}: sample {key!r} has no image member ({'/'.join(IMAGE_EXTS)})")
+    return figure, image
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """WebDataset's (key, extension) split of a member name: key up to the first dot of the base name."""
+    from webdataset.tariterators import base_plus_ext
+
+    key, ext = base_plus_ext(name)
+    return key or "", ext or ""
+
+
+def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """``(key, {extension: bytes})`` per sample of one shard, streaming (a sample's members are adjacent).
+
+    ``members`` restricts which extensions are read (others are skipped without reading their data).
+    """
+    key: str | None = None
+    sample: dict[str, bytes] = {}
+    try:
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                name_key, ext = _split_name(member.name)
+                if not ext:
+                    continue
+                if name_key != key and sample:
+                    yield key, sample
+                    sample = {}
+                key = name_key
+                if members is None or ext in members:
+                    sample[ext] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError) as exc:
+        raise CorpusError(f"cannot read shard {shard}: {exc}") from None
+    if sample:
+        yield key, sample
+
+
+@dataclass
+class CorpusRecord:
+    """One figure of a corpus; ``image``/``image_ext`` are None when only JSON members were read."""
+
+    key: str
+    figure: Figure
+    image: bytes | None
+    image_ext: str | None
+    where: str
+
+
+def read_corpus(corpus: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[CorpusRecord]:
+    """Every figure of every shard below ``corpus``, in shard order. ``members=("json",)`` skips images."""
+    for shard in find_shards(corpus):
+        for key, sample in iter_shard(shard, members):
+            where = f"{shard}:{key}"
+            if "json" not in sample:
+                raise CorpusError(f"{shard}: sample {key!r} has no .json member (members: {sorted(sample)})")
+            figure = decode_figure(sample["json"], shard, key)
+            ext = next((e for e in IMAGE_EXTS if e in sample), None)
+            if ext is None and members is None:
+                raise CorpusError(f"{shard}: sample {key!r} has no image member ({'/'.join(IMAGE_EXTS)})")
+            yield CorpusRecord(key, figure, sample.get(ext) if ext else None, ext, where)
+
+
+def read_rejects(corpus: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every reject record of a corpus, in chunk order."""
+    out = []
+    for path in sorted(Path(corpus).glob("**/*.rejects.jsonl")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{path}:{n}: unreadable reject record: {exc}") from None
+    return out
+
+
+def read_manifest(corpus: str | os.PathLike[str]) -> dict[str, Any]:
+    """The corpus manifest (``manifest.json``), or the shard manifests' list under ``"shards"``."""
+    root = Path(corpus)
+    single = root / "manifest.json"
+    paths = [single] if single.is_file() else sorted(root.glob("manifest-*-of-*.json"))
+    if not paths:
+        raise CorpusError(f"{root}: no manifest.json; is this a panel2patch corpus directory?")
+    try:
+        loaded = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{root}: unreadable manifest: {exc}") from None
+    return loaded[0] if single.is_file() else {"shards": loaded}

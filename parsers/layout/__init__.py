@@ -1,0 +1,1 @@
+"""The CPU figure parser ``cpu_layout``: panel boxes from gutters, panel labels, panel kinds."""

@@ -1,0 +1,255 @@
+"""The default CPU figure parser ``cpu_layout``: panel boxes from gutters, panel labels, panel kinds.
+
+Pipeline (all boxes returned in original-image pixels, ``(x0, y0, x1, y1)``, origin top-left):
+
+1. **Foreground.** The background (gutter) colour is the most common colour of the rows and columns
+   that are of one colour across the whole figure (white, black or any other), else of the image
+   border; a pixel is foreground when a channel differs from it by more than
+   ``background_tolerance``. Figures above ``analysis_pixels`` are analysed on a grid of
+   ``scale x scale`` cells, a cell being foreground when any of its pixels is, so a gutter
+   ``2 * scale - 1`` pixels wide survives.
+2. **Recursive XY-cut.** A block is trimmed to its ink and split at its widest gutter, recursively,
+   into a binary tree. A gutter is a run of at least ``min_gutter`` background lines, a thinner run
+   between two densely inked lines (hairline gutters of edge-to-edge mosaics) or, where there is
+   none, a hairline of another uniform colour standing out from both sides. Leaves large enough
+   (``min_panel_frac`` of the figure area, ``min_panel_side_frac`` of its shorter side) are panel
+   candidates; a large leaf holding several disjoint large connected components (layouts without
+   straight gutters) is split into them. Everything else is a fragment: tick labels, axis titles,
+   legends, panel letters.
+3. **Merging.** Bottom-up, each fragment joins the nearest candidate of the lowest tree node that has
+   one, so a chart's axis labels and legend stay with their chart and do not cross into a
+   neighbouring panel. Fragments larger than a glyph prefer a chart to a photo (text outside a photo
+   belongs to a neighbouring chart far more often than to the photo) and may wait for a higher node
+   to find it. A node made of fragments only becomes a panel when it is large and holds some
+   non-text ink, and is absorbed by a larger neighbouring panel when it is much smaller (a row of
+   rotated tick labels). Running text along the figure's top or bottom edge spanning most of its
+   width (caption or body text carried over from a PDF page) is dropped.
+4. **Labels** (:mod:`panel2patch.parsers.labels`): glyphs near panel corners are read with RapidOCR
+   and assigned to the panels they head; a letter joins its panel's box and leaves any other. When
+   at least two panels carry labels, an unlabelled candidate is a sub-panel, an inset strip or a
+   legend of a labelled one and is merged into the nearest labelled candidate of its tree node,
+   unless it shows an unreadable glyph at the label corner or lines up with the labelled panels as
+   a grid cell of comparable size (its label was missed, it is a panel).
+5. **Kind** (:mod:`panel2patch.parsers.panel_kind`): ``photo`` or ``chart`` from image statistics.
+
+``Panel.score`` is a heuristic confidence in ``[0, 1]``: the share of the panel box covered by its
+gutter-free core, averaged with the label's score when a label was read.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from panel2patch.components import FigureParser
+from panel2patch.data import FigureParse, Panel, box_contains, box_union
+from panel2patch.hookspecs import hookimpl
+from panel2patch.images import to_rgb
+
+from .foreground import background_colour, foreground_mask, reduce_mask
+from .merging import merge_unlabelled
+from .segmenter import Block, IBox, Segmenter, area
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ..labels.reader import LabelReader
+
+
+class LayoutParser(FigureParser):
+    """Panel layout by recursive XY-cut and connected components, panel letters by OCR, panel kinds.
+
+    Arguments (recipe ``args``):
+
+    ``min_panel_frac``
+        Smallest panel area as a fraction of the figure area (default 0.01).
+    ``min_panel_side_frac``
+        Smallest panel side as a fraction of the figure's shorter side (default 0.06).
+    ``min_gutter``
+        Narrowest gutter in original pixels (default 2). Thinner background gaps do not split panels.
+    ``background_tolerance``
+        Largest per-channel difference from the background colour still counted as background
+        (0-255, default 16; raise it for noisy JPEGs).
+    ``analysis_pixels``
+        Figures larger than this many pixels are analysed on a coarser grid (default 2,000,000).
+    ``text_height_frac``
+        Tallest text line, as a fraction of the figure's shorter side (default 0.04); a fragment lower
+        than this is treated as text.
+    ``ocr``
+        Read panel letters with RapidOCR (default True). When False, ``Panel.label`` stays None and no
+        OCR model is loaded.
+    ``min_label_confidence``
+        Smallest OCR confidence (0-1, default 0.6) for a letter to count without support from the
+        rest of the series (:func:`panel2patch.parsers.labels.sequence.apply_sequence_prior`).
+    ``ocr_threads``
+        onnxruntime intra-op threads for the recogniser (default 0: onnxruntime's choice).
+    ``kinds``
+        Tag each panel ``photo`` or ``chart`` (default True); otherwise ``kind`` is ``unknown``.
+    """
+
+    def __init__(
+        self,
+        min_panel_frac: float = 0.01,
+        min_panel_side_frac: float = 0.06,
+        min_gutter: int = 2,
+        background_tolerance: int = 16,
+        analysis_pixels: int = 2_000_000,
+        text_height_frac: float = 0.04,
+        ocr: bool = True,
+        min_label_confidence: float = 0.6,
+        ocr_threads: int = 0,
+        kinds: bool = True,
+    ) -> None:
+        if not 0.0 < min_panel_frac < 1.0:
+            raise ValueError(f"cpu_layout: min_panel_frac must be in (0, 1), got {min_panel_frac}")
+        if not 0.0 < min_panel_side_frac < 1.0:
+            raise ValueError(f"cpu_layout: min_panel_side_frac must be in (0, 1), got {min_panel_side_frac}")
+        if min_gutter < 1:
+            raise ValueError(f"cpu_layout: min_gutter must be at least 1 pixel, got {min_gutter}")
+        if not 0 <= background_tolerance < 255:
+            raise ValueError(f"cpu_layout: background_tolerance must be in [0, 255), got {background_tolerance}")
+        self.min_panel_frac = min_panel_frac
+        self.min_panel_side_frac = min_panel_side_frac
+        self.min_gutter = min_gutter
+        self.background_tolerance = background_tolerance
+        self.analysis_pixels = max(10_000, analysis_pixels)
+        self.text_height_frac = text_height_frac
+        if not 0.0 <= min_label_confidence <= 1.0:
+            raise ValueError(f"cpu_layout: min_label_confidence must be in [0, 1], got {min_label_confidence}")
+        if ocr_threads < 0:
+            raise ValueError(f"cpu_layout: ocr_threads must be >= 0, got {ocr_threads}")
+        self.ocr = ocr
+        self.min_label_confidence = min_label_confidence
+        self.ocr_threads = ocr_threads
+        self.kinds = kinds
+        self._reader: LabelReader | None = None
+        #: Seconds spent per stage (``layout``, ``labels``, ``kinds``) by the last :meth:`parse` call.
+        self.last_timings: dict[str, float] = {}
+
+    @property
+    def reader(self) -> LabelReader:
+        """The label reader; its OCR engine is created on first use and kept for this parser."""
+        if self._reader is None:
+            from ..labels.reader import LabelReader
+
+            self._reader = LabelReader(min_confidence=self.min_label_confidence, threads=self.ocr_threads)
+        return self._reader
+
+    def parse(self, image: Image.Image, caption: str | None = None) -> FigureParse:
+        """Panels of an image (any PIL mode is converted to RGB; ``caption`` is not used).
+
+        Panels come in reading order (rows top to bottom, left to right), ids ``p0``, ``p1`` ...;
+        boxes, label boxes in original-image pixels. An image with no separable panels (blank, tiny
+        or a single picture) gives one panel covering its ink, or the whole image.
+        """
+        timings = self.last_timings = {}
+        start = time.perf_counter()
+        rgb = np.asarray(to_rgb(image))
+        height, width = rgb.shape[:2]
+        whole = Panel(id="p0", box=(0.0, 0.0, float(width), float(height)), score=0.0, provenance="layout")
+        if width < 8 or height < 8:
+            return FigureParse(width=width, height=height, panels=[whole])
+        blocks, scale, parents = self.segment(rgb)
+        timings["layout"] = time.perf_counter() - start
+        if not blocks:
+            return FigureParse(width=width, height=height, panels=[whole])
+        if self.ocr:
+            start = time.perf_counter()
+            self._read_labels(rgb, blocks, scale)
+            blocks = merge_unlabelled(blocks, parents, max(2, round(0.01 * max(height, width) / scale)))
+            timings["labels"] = time.perf_counter() - start
+        from ..labels.sequence import reading_order
+
+        blocks = [blocks[i] for i in reading_order([b.box for b in blocks])]
+        panels = [self._to_panel(i, b, scale, width, height) for i, b in enumerate(blocks)]
+        if self.kinds:
+            from ..panel_kind import classify
+
+            start = time.perf_counter()
+            for p in panels:
+                x0, y0, x1, y1 = (int(round(v)) for v in p.box)
+                p.kind = classify(rgb[y0:y1, x0:x1]).kind
+            timings["kinds"] = time.perf_counter() - start
+        return FigureParse(width=width, height=height, panels=panels)
+
+    def segment(self, rgb: np.ndarray) -> tuple[list[Block], int, list[int]]:
+        """Panel candidates of an ``H x W x 3`` uint8 array in analysis cells of ``scale`` pixels.
+
+        Returns the candidates, ``scale`` and the XY-cut tree as a parent list (node -> parent node).
+        """
+        height, width = rgb.shape[:2]
+        bg = background_colour(rgb, self.background_tolerance)
+        fg = foreground_mask(rgb, bg, self.background_tolerance)
+        scale = max(1, int(np.ceil(np.sqrt(height * width / self.analysis_pixels))))
+        mask = reduce_mask(fg, scale)
+        mh, mw = mask.shape
+        short = min(mh, mw)
+        seg = Segmenter(
+            mask,
+            min_gutter=max(1, round(self.min_gutter / scale)),
+            min_area=int(self.min_panel_frac * mh * mw),
+            min_side=max(2, int(self.min_panel_side_frac * short)),
+            text_height=max(2, int(self.text_height_frac * short)),
+            rgb=rgb[::scale, ::scale][:mh, :mw],
+            tolerance=self.background_tolerance,
+        )
+        blocks, frags = seg.run()
+        if not blocks and frags:
+            # Nothing panel-sized: the figure is one panel made of small parts (or text).
+            union = functools.reduce(box_union, frags)
+            blocks = [Block(union, union, 0, members=frags, soft=True)]
+        return blocks, scale, seg.parent
+
+    def _read_labels(self, rgb: np.ndarray, blocks: list[Block], scale: int) -> None:
+        """Read each candidate's letter; a letter joins its panel's box and leaves any other box."""
+        h, w = rgb.shape[:2]
+        boxes = [_to_pixels(b.box, scale, w, h) for b in blocks]
+        reading = self.reader.read_panels(rgb, boxes)
+        for block, label, unread in zip(blocks, reading.labels, reading.unread):
+            block.unread = unread
+            if label is None:
+                continue
+            block.label = label.text
+            block.label_box = label.box
+            block.label_score = label.score
+            lb = (int(label.box[0] // scale), int(label.box[1] // scale),
+                  -(-int(np.ceil(label.box[2])) // scale), -(-int(np.ceil(label.box[3])) // scale))
+            for other in blocks:
+                if other is block:
+                    continue
+                kept = [m for m in other.members if not box_contains(lb, m, pad=2)]
+                if kept and len(kept) < len(other.members):
+                    other.members = kept
+                    other.box = functools.reduce(box_union, kept, other.core)
+            content = block.core
+            for m in block.members:
+                if not box_contains(lb, m, pad=2):
+                    content = box_union(content, m)
+            block.content = content
+            block.box = box_union(block.box, lb)
+
+    def _to_panel(self, i: int, block: Block, scale: int, width: int, height: int) -> Panel:
+        box = _to_pixels(block.box, scale, width, height)
+        core = area(block.core) / max(1, area(block.box))
+        score = core if block.label is None else 0.5 * (core + min(1.0, block.label_score))
+        return Panel(
+            id=f"p{i}",
+            box=box,
+            label=block.label,
+            label_box=block.label_box,
+            score=round(float(score), 3),
+            provenance="layout",
+        )
+
+
+def _to_pixels(box: IBox, scale: int, width: int, height: int) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    return (float(x0 * scale), float(y0 * scale), float(min(width, x1 * scale)), float(min(height, y1 * scale)))
+
+
+@hookimpl
+def register_figure_parsers(register):
+    register("cpu_layout", LayoutParser)

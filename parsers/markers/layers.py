@@ -1,0 +1,100 @@
+"""Step 1 of the detector: a panel's distinct pixels as colour layers, and how flat each layer component is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Layers:
+    """Per-panel maps: ``masks[i]`` is a ``uint8`` 0/1 layer, ``stats[i]`` its component stats."""
+
+    rgb: np.ndarray
+    gray: np.ndarray
+    masks: list[np.ndarray] = field(default_factory=list)
+    stats: list[np.ndarray] = field(default_factory=list)
+
+
+def _background(rgb: np.ndarray, window: int) -> np.ndarray:
+    """Median colour over a ``window``-pixel neighbourhood, computed on a subsampled copy."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    k = 9
+    scale = max(1, window // k)
+    # Subsample rather than average: an averaged block mixes thin lines into the background, a
+    # sampled one misses them (or hits them in one sample, which the median ignores).
+    small = rgb if scale == 1 else cv2.resize(
+        rgb, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_NEAREST)
+    # medianBlur replicates edge pixels; a line along the panel edge would then fill the window.
+    r = k // 2
+    border = cv2.BORDER_REFLECT_101 if min(small.shape[:2]) > r else cv2.BORDER_REPLICATE
+    small = cv2.copyMakeBorder(small, r, r, r, r, border)
+    small = cv2.medianBlur(small, k)[r:-r, r:-r]
+    return small if scale == 1 else cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def make_layers(rgb: np.ndarray, contrast: float, min_chroma: float) -> Layers:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    window = int(np.clip(0.2 * min(h, w), 27, 151))
+    bg = _background(rgb, window)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    bg_gray = cv2.cvtColor(bg, cv2.COLOR_RGB2GRAY)
+    r, g, b = cv2.split(rgb)
+    dr, dg, db = cv2.split(cv2.absdiff(rgb, bg))
+    distinct = cv2.max(cv2.max(dr, dg), db) >= contrast
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    achromatic = chroma < min_chroma
+    lighter = cv2.subtract(gray, bg_gray) >= contrast
+    darker = cv2.subtract(bg_gray, gray) >= contrast
+    layers = Layers(rgb=rgb, gray=gray)
+    layers.masks.append((achromatic & lighter).view(np.uint8))
+    layers.masks.append((achromatic & darker).view(np.uint8))
+    coloured = distinct & ~achromatic
+    if np.count_nonzero(coloured) >= 16:
+        hue = np.zeros((h, w), np.int16)
+        sel = rgb[coloured].reshape(-1, 1, 3)
+        hue[coloured] = cv2.cvtColor(sel, cv2.COLOR_RGB2HSV_FULL)[:, 0, 0]
+        for centre in _hue_peaks(hue[coloured]):
+            dist = np.abs(hue - centre)
+            dist = np.minimum(dist, 256 - dist)
+            layers.masks.append((coloured & (dist <= 20)).view(np.uint8))
+    return layers
+
+
+def _hue_peaks(hues: np.ndarray, max_peaks: int = 6, min_count: int = 16) -> list[int]:
+    """Centres (0-255 hue units) of the dominant hues, at least 24 units apart."""
+    hist = np.bincount(hues.astype(np.int64) // 8, minlength=32).astype(float)
+    smooth = 0.5 * hist + 0.25 * (np.roll(hist, 1) + np.roll(hist, -1))
+    peaks = []
+    for b in np.argsort(-smooth):
+        if smooth[b] < min_count or len(peaks) >= max_peaks:
+            break
+        if all(min(abs(b - p), 32 - abs(b - p)) >= 3 for p in peaks):
+            peaks.append(int(b))
+    return [p * 8 + 4 for p in peaks]
+
+
+def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n: int) -> np.ndarray:
+    """Standard deviation of grey level per component inside its eroded core (0 without a core).
+
+    The core leaves out the anti-aliased rim; strokes too thin to have a substantial core are judged by
+    shape and edge sharpness alone.
+    """
+    import cv2
+
+    inner = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+    lab = labels[inner]
+    vals = gray[inner].astype(np.float64)
+    cnt = np.bincount(lab, minlength=n).astype(np.float64)
+    s1 = np.bincount(lab, vals, minlength=n)
+    s2 = np.bincount(lab, vals * vals, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.sqrt(np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0))
+    area = np.bincount(labels[mask.view(bool)], minlength=n)
+    # A core under a third of the shape is mostly rim, where compression ringing dominates.
+    return np.where((cnt >= 4) & (cnt >= 0.3 * area), std, 0.0)

@@ -1,0 +1,305 @@
+"""Step 3 of the detector: drawn rectangles (boxes and insets) from thin straight strokes of one flat colour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def find_ridges(rgb: np.ndarray, contrast: float, max_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of thin horizontal and vertical lines (``uint8`` 0/1 masks), whatever their colour.
+
+    A pixel lies on a horizontal line up to ``max_width`` px thick when, for some offset ``k`` up to
+    that width, the pixels ``k`` rows above and ``k`` rows below both differ from it by ``contrast``
+    (max over RGB). Unlike contrast with a smoothed background, this holds next to insets and panel
+    edges, and never inside filled areas.
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    channels = cv2.split(rgb)
+    out = []
+    for axis in (0, 1):
+        ridge = np.zeros((h, w), np.uint8)
+        for k in range(1, max_width + 1):
+            if (h if axis == 0 else w) <= 2 * k:
+                break
+            target = ridge[k:-k] if axis == 0 else ridge[:, k:-k]
+            d1 = d2 = None
+            for c in channels:
+                if axis == 0:
+                    mid, before, after = c[k:-k], c[: -2 * k], c[2 * k :]
+                else:
+                    mid, before, after = c[:, k:-k], c[:, : -2 * k], c[:, 2 * k :]
+                a, b = cv2.absdiff(mid, before), cv2.absdiff(mid, after)
+                d1 = a if d1 is None else cv2.max(d1, a)
+                d2 = b if d2 is None else cv2.max(d2, b)
+            target[...] = cv2.max(target, cv2.min(d1, d2))
+        out.append((ridge >= contrast).view(np.uint8))
+    return out[0], out[1]
+
+
+def join_strokes(ridge_h: np.ndarray, ridge_v: np.ndarray, gap: int, min_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical strokes at least ``min_len`` long, gaps up to ``gap`` px bridged."""
+    import cv2
+
+    # Outside the panel is empty: pad with zeros, as OpenCV's border handling in erosion would
+    # otherwise let strokes near the edge run on into it.
+    pad = max(gap, min_len)
+
+    def lines(mask: np.ndarray, close: tuple[int, int], open_: tuple[int, int]) -> np.ndarray:
+        out = cv2.copyMakeBorder(mask, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        out = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones(close, np.uint8))
+        out = cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones(open_, np.uint8))
+        return np.ascontiguousarray(out[pad:-pad, pad:-pad])
+
+    return lines(ridge_h, (1, gap), (1, min_len)), lines(ridge_v, (gap, 1), (min_len, 1))
+
+
+def stroke_segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> np.ndarray:
+    """Thin horizontal strokes of ``mask`` as rows ``(y0, y1, x0, x1)`` (end-exclusive).
+
+    A stroke is a band of runs in consecutive rows with nearly the same extent, at most ``max_width``
+    rows thick; runs of a different extent touching it (texture, a neighbouring shape) start bands
+    of their own instead of thickening it. Pass a transposed mask to get vertical strokes as
+    ``(x0, x1, y0, y1)``.
+    """
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # row-major order: the i-th end closes the i-th start
+    out = []
+    open_bands: list[list[int]] = []  # [y0, last_row, x0, x1]
+    bounds = [0, *(np.flatnonzero(np.diff(rows)) + 1).tolist(), len(rows)] if len(rows) else [0]
+    row_of, starts, ends = rows.tolist(), starts.tolist(), ends.tolist()
+    for i, j in zip(bounds[:-1], bounds[1:]):  # the runs of one row
+        r = row_of[i]
+        still_open = []
+        for a, b in zip(starts[i:j], ends[i:j]):
+            match = None
+            for band in open_bands:
+                if band[1] == r - 1:
+                    overlap = min(b, band[3]) - max(a, band[2])
+                    if overlap >= 0.85 * max(b - a, band[3] - band[2]):
+                        match = band
+                        break
+            if match is not None:
+                open_bands.remove(match)
+                match[1] = r
+                match[2], match[3] = min(a, match[2]), max(b, match[3])
+                still_open.append(match)
+            else:
+                still_open.append([r, r, a, b])
+        out += open_bands
+        open_bands = still_open
+    out += open_bands
+    segs = np.array([(b[0], b[1] + 1, b[2], b[3]) for b in out if b[1] + 1 - b[0] <= max_width], dtype=np.int64)
+    segs = segs.reshape(-1, 4)
+    if len(segs) == 0:
+        return segs
+    # A stroke has background on at least one side (an inset's outer side may touch other content);
+    # a band cut out of the inside of a filled area has none.
+    counts = np.zeros((h + 2, w + 1), np.int64)  # row y + 1 holds distinct[y]'s running count
+    np.cumsum(distinct, axis=1, dtype=np.int64, out=counts[1:-1, 1:])
+    y0, y1, x0, x1 = segs.T
+    length = x1 - x0
+    above = (counts[y0, x1] - counts[y0, x0]) / length  # row y0 - 1; zero outside the mask
+    below = (counts[y1 + 1, x1] - counts[y1 + 1, x0]) / length
+    return segs[np.minimum(above, below) <= 0.5]
+
+
+def stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs: np.ndarray,
+                    vertical: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colour of each stroke (``[N, 3]``) and whether it is drawn in one flat grey level.
+
+    Flat: at least half of the stroke's distinct pixels lie within 7 grey levels of the most common
+    level (robust to texture touching part of the stroke); the colour is their mean.
+    """
+    n = len(segs)
+    colours = np.zeros((n, 3), np.float64)
+    flat = np.zeros(n, dtype=bool)
+    if n == 0:
+        return colours, flat
+    a0, a1, b0, b1 = segs.T
+    y0, y1, x0, x1 = (b0, b1, a0, a1) if vertical else (a0, a1, b0, b1)
+    # Every pixel of every stroke's band at once: owner stroke and coordinates.
+    width = x1 - x0
+    area = (y1 - y0) * width
+    if n > 1 and area.sum() > 2_000_000:  # bounded memory on huge panels
+        half = n // 2
+        first, second = (stroke_colours(rgb, gray, distinct, part, vertical) for part in (segs[:half], segs[half:]))
+        return np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
+    owner = np.repeat(np.arange(n), area)
+    k = np.arange(owner.size) - np.repeat(np.cumsum(area) - area, area)
+    ys, xs = y0[owner] + k // width[owner], x0[owner] + k % width[owner]
+    on = distinct[ys, xs].view(bool)
+    owner, ys, xs = owner[on], ys[on], xs[on]
+    luma = gray[ys, xs]
+    size = np.bincount(owner, minlength=n)
+    hist = np.bincount(owner * 256 + luma, minlength=n * 256).reshape(n, 256)
+    # Pixels within 7 grey levels of each level (a 15-level window, as np.convolve(..., "same")).
+    cum = np.zeros((n, 257), np.int64)
+    np.cumsum(hist, axis=1, out=cum[:, 1:])
+    levels = np.arange(256)
+    counts = cum[:, np.minimum(levels + 8, 256)] - cum[:, np.maximum(levels - 7, 0)]
+    peak = np.argmax(counts, axis=1)
+    flat = (size > 0) & (counts[np.arange(n), peak] >= 0.5 * size)
+    near = flat[owner] & (np.abs(luma.astype(np.int16) - peak[owner]) <= 7)
+    owner, ys, xs = owner[near], ys[near], xs[near]
+    total = np.bincount(owner, minlength=n)
+    for c in range(3):
+        sums = np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n)
+        colours[flat, c] = sums[flat] / total[flat]
+    return colours, flat
+
+
+def pair_corners(hs: np.ndarray, vs: np.ndarray, tol: int, min_side: int, limit: int = 4000):
+    """Rectangles whose four sides are strokes meeting at the corners (within ``tol`` px).
+
+    Returns ``[((x0, y0, x1, y1), (left, top, right, bottom))]``: the outer edges and the indices of the
+    vertical (left, right) and horizontal (top, bottom) strokes.
+
+    A stroke may run past a corner by half its length (texture touching it), but at most two corners
+    may be crossed that way: lines that continue through three or four corners belong to grids,
+    tables and charts, not to drawn boxes.
+    """
+    hy0, hy1, hx0, hx1 = (hs[:, k][None, :] for k in range(4))  # shape [1, H]
+    vx0, vx1, vy0, vy1 = (vs[:, k][:, None] for k in range(4))  # shape [V, 1]
+    ov_h = tol + 0.5 * (hx1 - hx0)
+    ov_v = tol + 0.5 * (vy1 - vy0)
+
+    def near(a, b, over):  # a - b in [-over, tol]
+        diff = a - b
+        return (diff <= tol) & (diff >= -over)
+
+    top_left = near(hx0, vx0, ov_h) & near(vy0, hy0, ov_v)
+    top_right = near(vx1, hx1, ov_h) & near(vy0, hy0, ov_v)
+    bottom_left = near(hx0, vx0, ov_h) & near(hy1, vy1, ov_v)
+    bottom_right = near(vx1, hx1, ov_h) & near(hy1, vy1, ov_v)
+    # Every (left, top, right) triple, in the order left-top pair, then right; only the first
+    # ``limit + 1`` are looked at. Pairs go in chunks to bound memory on busy panels.
+    left, top = np.nonzero(top_left)
+    none = np.zeros(0, dtype=np.intp)
+    lefts, tops, rights = [none], [none], [none]
+    count = 0
+    for c in range(0, len(left), 256):
+        i, j = left[c : c + 256], top[c : c + 256]
+        p, r = np.nonzero(top_right[:, j].T & (vs[None, :, 0] >= vs[i, 1][:, None] + min_side))
+        lefts.append(i[p])
+        tops.append(j[p])
+        rights.append(r)
+        count += len(p)
+        if count > limit:
+            break
+    i, j, r = (np.concatenate(a)[: limit + 1] for a in (lefts, tops, rights))
+    # Every bottom for each triple, in the order triple, then bottom.
+    at, bottoms = [none], [none]
+    for c in range(0, len(i), 512):
+        below = hs[None, :, 0] >= hs[j[c : c + 512], 1][:, None] + min_side
+        t, k = np.nonzero(bottom_left[i[c : c + 512]] & bottom_right[r[c : c + 512]] & below)
+        at.append(c + t)
+        bottoms.append(k)
+    t, k = np.concatenate(at), np.concatenate(bottoms)
+    i, j, r = i[t], j[t], r[t]
+    x0, y0, x1, y1 = vs[i, 0], hs[j, 0], vs[r, 1], hs[k, 1]
+    crossed = (
+        ((x0 - hs[j, 2] > tol) | (y0 - vs[i, 2] > tol)).astype(np.int64)  # top-left
+        + ((hs[j, 3] - x1 > tol) | (y0 - vs[r, 2] > tol))  # top-right
+        + ((x0 - hs[k, 2] > tol) | (vs[i, 3] - y1 > tol))  # bottom-left
+        + ((hs[k, 3] - x1 > tol) | (vs[r, 3] - y1 > tol))  # bottom-right
+    )
+    keep = crossed <= 2
+    rects: dict[tuple[int, int, int, int], tuple[int, int, int, int]] = {}
+    for rect, sides in zip(np.column_stack([x0, y0, x1, y1])[keep].tolist(),
+                           np.column_stack([i, j, r, k])[keep].tolist()):
+        rects.setdefault(tuple(rect), tuple(sides))
+    return sorted(rects.items())
+
+
+def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, ridge_v: np.ndarray,
+                      rect: tuple[int, int, int, int], hs: np.ndarray, vs: np.ndarray,
+                      sides: tuple[int, int, int, int]) -> float | None:
+    """Whether four strokes are one drawn outline: the same flat colour all round, drawn along most of
+    each side (dashes included). Returns the share of positions along the sides showing that colour,
+    or None.
+
+    Cell membranes, fibres and chart gridlines make straight strokes too, but not of one flat colour
+    on all four sides.
+    """
+    h, w = gray.shape
+    x0, y0, x1, y1 = rect
+    left, top, right, bottom = sides
+
+    def across(a: int, b: int, limit: int) -> slice:  # the stroke's band, one pixel wider each side
+        return slice(max(0, int(a) - 1), min(limit, int(b) + 1))
+
+    bands = [  # (rows, cols, axis along the side, line pixels)
+        (across(hs[top, 0], hs[top, 1], h), slice(x0, x1), 1, ridge_h),
+        (across(hs[bottom, 0], hs[bottom, 1], h), slice(x0, x1), 1, ridge_h),
+        (slice(y0, y1), across(vs[left, 0], vs[left, 1], w), 0, ridge_v),
+        (slice(y0, y1), across(vs[right, 0], vs[right, 1], w), 0, ridge_v),
+    ]
+    colours = []
+    for rows, cols, _, lines in bands:
+        on = lines[rows, cols].view(bool)
+        if not on.any():
+            return None
+        colours.append(np.median(rgb[rows, cols][on].astype(np.int16), axis=0))
+    colour = np.median(np.array(colours), axis=0)
+    if max(float(np.abs(c - colour).max()) for c in colours) > 45:
+        return None
+    # Drawn in one flat grey level: luma survives JPEG far better than chroma on thin lines.
+    luma = np.concatenate([gray[r, c][m[r, c].view(bool)] for r, c, _, m in bands]).astype(np.int16)
+    if np.median(np.abs(luma - np.median(luma))) > 7:
+        return None
+    shares = []
+    for rows, cols, along, lines in bands:
+        on = lines[rows, cols].view(bool)
+        same = on & (np.abs(rgb[rows, cols].astype(np.int16) - colour).max(axis=2) <= 60)
+        drawn = same.any(axis=1 - along)
+        seen = on.any(axis=1 - along)
+        # Dashes cover at least ~40% of a side; where anything stands out, it is the outline colour;
+        # and the pieces are dashes, not dots: bridged rows of glyphs, scatter rings and texture
+        # specks make sides of short pieces.
+        if drawn.mean() < 0.4 or drawn.sum() < 0.7 * seen.sum():
+            return None
+        pieces = int(np.count_nonzero(np.diff(np.concatenate(([0], drawn.astype(np.int8)))) == 1))
+        if drawn.sum() < 4.0 * pieces:
+            return None
+        shares.append(float(drawn.mean()))
+    return float(np.mean(shares))
+
+
+def frames_text(gray: np.ndarray, rect: tuple[int, int, int, int], line: int) -> bool:
+    """Whether a rectangle frames text on a flat ground (a chart legend, a text box), not an area."""
+    import cv2
+
+    x0, y0, x1, y1 = rect
+    inner = gray[y0 + line + 1 : y1 - line - 1, x0 + line + 1 : x1 - line - 1]
+    if inner.size < 16:
+        return False
+    counts = np.convolve(np.bincount(inner.ravel(), minlength=256), np.ones(21, np.int64), mode="same")
+    peak = int(np.argmax(counts))
+    if counts[peak] < 0.75 * inner.size:
+        return False
+    ink = (np.abs(inner.astype(np.int16) - peak) > 40).view(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    hgt, wid = stats[1:, 3], stats[1:, 2]
+    glyphs = (hgt >= 5) & (hgt <= 0.6 * inner.shape[0]) & (wid <= 3 * hgt)
+    return int(glyphs.sum()) >= 3
+
+
+def crossed_by_stroke(strokes: np.ndarray, boxes: np.ndarray, line: int, vertical: bool) -> np.ndarray:
+    """Whether a stroke spans most of each rectangle (``[R, 4]`` boxes) inside it: a grid cell or
+    chart, not a box. ``strokes`` are horizontal ``(y0, y1, x0, x1)`` or vertical ``(x0, x1, y0, y1)``."""
+    if len(boxes) == 0 or len(strokes) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    if len(boxes) > 512:  # bounded memory on busy panels
+        parts = [crossed_by_stroke(strokes, boxes[k : k + 512], line, vertical) for k in range(0, len(boxes), 512)]
+        return np.concatenate(parts)
+    x0, y0, x1, y1 = (boxes[:, k][:, None] for k in range(4))
+    if vertical:  # swap the roles of x and y
+        x0, y0, x1, y1 = y0, x0, y1, x1
+    s0, s1, a0, a1 = (strokes[:, k][None, :] for k in range(4))
+    inside = (s0 > y0 + line) & (s1 < y1 - line)
+    span = np.minimum(a1, x1) - np.maximum(a0, x0)
+    return (inside & (span >= 0.8 * (x1 - x0))).any(axis=1)

@@ -1,0 +1,321 @@
+"""Step 2 of the detector: the shape of one flat blob, as an arrow, arrowhead, asterisk or symbol (or none)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .found import FoundMarker
+from .symbols import count_spokes, is_dagger, is_hash
+
+
+def crispness(rgb: np.ndarray, labels: np.ndarray, i: int, bbox: tuple[int, int, int, int]) -> float:
+    """How sharply a component's colour gives way to its surroundings, about 1 for drawn markers.
+
+    The colour distance between the component and the ring two pixels outside it, over the distance
+    between the component and the background five to seven pixels out. A blurred texture blob still
+    looks like itself two pixels beyond its mask (ratio about 0.5); a drawn shape does not.
+    """
+    import cv2
+
+    x, y, w, h = bbox
+    m = 8
+    H, W = labels.shape
+    ax0, ay0, ax1, ay1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
+    comp = (labels[ay0:ay1, ax0:ax1] == i).astype(np.uint8)
+    region = rgb[ay0:ay1, ax0:ax1].astype(np.int16)
+    d1 = cv2.dilate(comp, np.ones((3, 3), np.uint8))
+    d2 = cv2.dilate(comp, np.ones((5, 5), np.uint8))
+    d5 = cv2.dilate(comp, np.ones((11, 11), np.uint8))
+    d7 = cv2.dilate(comp, np.ones((15, 15), np.uint8))
+    near, far = (d2 > d1), (d7 > d5)
+    if not near.any() or not far.any():
+        return 1.0
+    core = cv2.erode(comp, np.ones((3, 3), np.uint8))
+    inside = core.astype(bool) if core.sum() >= 4 else comp.astype(bool)
+    colour = np.median(region[inside], axis=0)
+    d_near = np.abs(np.median(region[near], axis=0) - colour).max()
+    d_far = np.abs(np.median(region[far], axis=0) - colour).max()
+    return float(d_near / max(d_far, 1.0))
+
+
+def classify_blob(sub: np.ndarray) -> FoundMarker | None:
+    """Classify one component (``uint8`` 0/1 crop of its bounding box); coordinates in that crop."""
+    import cv2
+
+    shape = _contour_shape(sub)
+    if shape is None:
+        return None
+    _, holes, solidity = shape
+    ch, cw = sub.shape
+    full = (0.0, 0.0, float(cw), float(ch))
+    size = float(max(cw, ch))
+    aspect = cw / ch
+    # Spokes first: regular radial spokes are never an arrow, while an arrow profile can be read
+    # along one spoke of a small asterisk.
+    if not holes and solidity < 0.8 and 0.55 <= aspect <= 1.8 and min(cw, ch) >= 7:
+        spokes = count_spokes(sub)
+        if spokes is not None and 5 <= spokes[0] <= 8:
+            return FoundMarker("asterisk", full, spokes[1], size=size)
+    if not holes:
+        # A shaft and barbs leave much of the hull empty.
+        arrow = _arrow(sub) if solidity <= 0.8 else None
+        if arrow is not None:
+            tip, tail, score = arrow
+            return FoundMarker("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail,
+                          size=size)
+        # One-pixel spurs (texture touching the marker) spoil a small triangle's outline: open first.
+        core = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if size >= 10 else sub
+        pixels = sub.sum()
+        if core.sum() < 0.75 * pixels:  # mostly strokes: not a filled shape
+            core = None
+        elif size >= 10:
+            core = _largest(core)
+            if core is not None and core.sum() < 0.75 * pixels:
+                core = None
+        core_shape = _contour_shape(core) if core is not None else None
+        if core_shape is not None and not core_shape[1] and core_shape[2] >= 0.85:
+            tri = _triangle(core_shape[0], float(core.sum()))
+            if tri is not None:
+                kind, apex, base_mid, score = tri
+                # Contour points are pixel indices of the padded crop; pixel centres are at +0.5.
+                apex = (apex[0] - 0.5, apex[1] - 0.5)
+                base_mid = (base_mid[0] - 0.5, base_mid[1] - 0.5)
+                tip = _snap(sub, apex)
+                box = _grow(full, tip)
+                if kind == "symbol":
+                    return FoundMarker("symbol", box, score, size=size)
+                return FoundMarker("arrowhead", box, score, tip=tip, direction=_angle(base_mid, tip), tail=base_mid,
+                              size=size)
+    if len(holes) == 1 and 0.55 <= aspect <= 1.8 and min(cw, ch) >= 7 and is_hash(sub, holes[0]):
+        return FoundMarker("symbol", full, 0.7, size=size)
+    if not holes and 1.3 <= ch / cw <= 4.0 and is_dagger(sub):
+        return FoundMarker("symbol", full, 0.7, size=size)
+    return None
+
+
+def _contour_shape(sub: np.ndarray):
+    """``(outer contour, hole contours, solidity)`` of a 0/1 mask, contours in 1-px padded coordinates."""
+    import cv2
+
+    pad = cv2.copyMakeBorder(sub, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    contours, hierarchy = cv2.findContours(pad, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    hierarchy = hierarchy[0]
+    outer_i = max((i for i in range(len(contours)) if hierarchy[i][3] < 0), key=lambda i: len(contours[i]))
+    outer = contours[outer_i]
+    c_area = cv2.contourArea(outer)
+    # Pinholes left where texture touches a marker are not holes of the shape.
+    min_hole = max(3.0, 0.03 * c_area)
+    holes = [c for i, c in enumerate(contours) if hierarchy[i][3] == outer_i and cv2.contourArea(c) >= min_hole]
+    hull_area = cv2.contourArea(cv2.convexHull(outer))
+    if c_area <= 4 or hull_area <= 0:
+        return None
+    return outer, holes, c_area / hull_area
+
+
+def _largest(mask: np.ndarray) -> np.ndarray | None:
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return None
+    i = 1 + int(np.argmax(stats[1:, 4]))
+    x, y, w, h = stats[i, :4]
+    out = np.zeros_like(mask)
+    out[y : y + h, x : x + w] = labels[y : y + h, x : x + w] == i
+    return out
+
+
+def _triangle(contour: np.ndarray, pixels: float):
+    """A filled triangle: ``(kind, apex, base_midpoint, score)`` or None.
+
+    Isosceles with a clearly sharper apex is an arrowhead pointing at the apex; an equilateral triangle
+    with a horizontal side is an upright symbol (▲/▼); other equilateral ones point at their sharpest
+    corner.
+    """
+    import cv2
+
+    tri_area, tri = cv2.minEnclosingTriangle(contour.astype(np.float32))
+    if tri is None or tri_area <= 0:
+        return None
+    # Pixel count over the area of the triangle enclosing the boundary pixel centres: about 1 for a
+    # drawn triangle at any size, about 0.7 for a disc.
+    fill = pixels / tri_area
+    if fill < 0.82:
+        return None
+    v = tri.reshape(3, 2).astype(float)
+    sides = [float(np.linalg.norm(v[(i + 1) % 3] - v[i])) for i in range(3)]
+    # Bars and stroke fragments a few pixels thick fit thin triangles well; a marker has body.
+    if min(sides) < 6.0 or 2.0 * tri_area / sum(sides) < 2.0:
+        return None
+    angles = []
+    for i in range(3):
+        a, b = v[(i + 1) % 3] - v[i], v[(i + 2) % 3] - v[i]
+        cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+        angles.append(math.degrees(math.acos(max(-1.0, min(1.0, cos)))))
+    order = np.argsort(angles)
+    a0, a1, a2 = (angles[i] for i in order)
+    apex = v[order[0]]
+    base_mid = (v[order[1]] + v[order[2]]) / 2.0
+    score = float(min(1.0, fill))
+    if a2 - a0 <= 22:
+        for i in range(3):
+            side = v[(i + 1) % 3] - v[i]
+            slope = abs(math.degrees(math.atan2(side[1], side[0]))) % 180
+            if min(slope, 180 - slope) <= 10:
+                return "symbol", tuple(apex), tuple(base_mid), score
+        return "arrowhead", tuple(apex), tuple(base_mid), score
+    if a0 <= 55 and a1 - a0 >= 8 and a2 - a1 <= 18:
+        return "arrowhead", tuple(apex), tuple(base_mid), score
+    return None
+
+
+def _arrow(sub: np.ndarray):
+    """A straight thin shaft with a triangular head at one end: ``(tip, tail, score)`` or None.
+
+    The component's width profile along its principal axes must read: a shaft of nearly constant width,
+    an abrupt widening at the head's base (at least twice the shaft width) and a near-linear taper to
+    a point. The tip is the head's far end, refined with the head's enclosing triangle.
+    """
+    ys, xs = np.nonzero(sub)
+    if len(xs) < 20:
+        return None
+    pts = np.column_stack([xs, ys]).astype(np.float64) + 0.5
+    centre = pts.mean(axis=0)
+    d = pts - centre
+    _, vecs = np.linalg.eigh(d.T @ d / len(d))
+    best = None
+    for axis in (vecs[:, 1], vecs[:, 0]):
+        normal = np.array([-axis[1], axis[0]])
+        # _arrow_along needs 10 one-pixel slices along the axis and a head 6 px wide across it.
+        s, t = d @ axis, d @ normal
+        if s.max() - s.min() < 9.0 or t.max() - t.min() < 4.99:
+            continue
+        for sign in (1.0, -1.0):
+            res = _arrow_along(d, axis * sign, normal)
+            if res is not None and (best is None or res[2] > best[2]):
+                best = res
+    if best is None:
+        return None
+    tip, tail, score, head_sel = best
+    head = _head_triangle(pts[head_sel], tip + centre)
+    if head is None:
+        return None
+    tip = head
+    return (float(tip[0]), float(tip[1])), (float(tail[0] + centre[0]), float(tail[1] + centre[1])), score
+
+
+def _arrow_along(d: np.ndarray, u: np.ndarray, v: np.ndarray):
+    s = d @ u
+    t = d @ v
+    s0 = s.min()
+    idx = np.floor(s - s0).astype(np.int64)
+    nb = int(idx.max()) + 1
+    if nb < 10:
+        return None
+    # Width per 1-px slice as the extent across the axis: pixel counts alias badly on diagonals.
+    tmax = np.full(nb, -np.inf)
+    tmin = np.full(nb, np.inf)
+    np.maximum.at(tmax, idx, t)
+    np.minimum.at(tmin, idx, t)
+    w = np.where(np.isfinite(tmax), tmax - tmin + 1.0, 0.0)
+    ws_ = np.convolve(w, np.ones(3) / 3.0, mode="same")
+    ws_[0], ws_[-1] = w[0], w[-1]
+    start = int(0.3 * nb)
+    im = start + int(np.argmax(ws_[start:]))
+    wmax = ws_[im]
+    head_len = nb - 1 - im
+    if head_len < 4 or wmax < 6:  # smaller "heads" are line ends and glyph serifs
+        return None
+    ib = im
+    while ib > 0 and ws_[ib - 1] >= 0.6 * wmax:
+        ib -= 1
+    shaft = w[: max(ib - 1, 0)]
+    if len(shaft) < max(4.0, 0.4 * head_len):
+        return None
+    shaft_w = float(np.median(shaft))
+    if shaft_w < 0.6 or shaft_w > 0.4 * wmax:
+        return None
+    if np.percentile(shaft, 90) > max(1.7 * shaft_w, shaft_w + 2.5):
+        return None
+    if im - ib > 0.5 * head_len + 2:
+        return None
+    seg = ws_[im:]
+    expect = wmax * (1.0 - np.arange(len(seg)) / len(seg))
+    dev = np.abs(seg - expect) / wmax
+    err = float(dev.mean())
+    middle = dev[len(dev) // 10 : max(len(dev) // 10 + 1, len(dev) - len(dev) // 10)]
+    # Straight flanks everywhere, not only on average: a round chart marker on a line tapers fast
+    # and then runs on as a thin line.
+    if err > 0.22 or float(middle.max()) > 0.3:
+        return None
+    if float(np.mean(w[-max(2, head_len // 4) :])) > 0.45 * wmax:
+        return None
+    if not 0.35 <= head_len / wmax <= 3.0:
+        return None
+    in_shaft = s < s0 + ib - 1
+    in_head = s >= s0 + ib
+    if in_shaft.sum() < 3 or in_head.sum() < 6:
+        return None
+    a = np.column_stack([s[in_shaft], np.ones(int(in_shaft.sum()))])
+    coef, *_ = np.linalg.lstsq(a, t[in_shaft], rcond=None)
+    resid = t[in_shaft] - a @ coef
+    if resid.std() > 0.35 * shaft_w + 0.8:
+        return None
+    expected_t = coef[0] * s[in_head].mean() + coef[1]
+    if abs(t[in_head].mean() - expected_t) > 0.15 * wmax + 1.0:
+        return None
+    far = s >= s.max() - 1.0
+    near = s <= s0 + 1.0
+    tip = d[far].mean(axis=0)
+    tail = d[near].mean(axis=0)
+    score = float(np.clip(1.0 - err, 0.0, 1.0))
+    return tip, tail, score, in_head
+
+
+def _head_triangle(head_pts: np.ndarray, tip: np.ndarray) -> np.ndarray | None:
+    """The refined tip of a head that is a filled triangle, or None for a round or ragged head.
+
+    The head's pixels must fill their enclosing triangle (a disc fills about 0.6 of it: a line ending
+    in a round chart marker is not an arrow). The tip moves halfway to that triangle's apex when the
+    apex is close by: anti-aliasing drops the last pixels of a sharp tip, the triangle recovers them.
+    """
+    import cv2
+
+    if len(head_pts) < 6:
+        return tip
+    area, tri = cv2.minEnclosingTriangle(head_pts.astype(np.float32).reshape(-1, 1, 2))
+    if tri is None or area <= 0:
+        return tip
+    if len(head_pts) < 0.75 * area:
+        return None
+    v = tri.reshape(3, 2).astype(np.float64)
+    j = int(np.argmin(np.linalg.norm(v - tip, axis=1)))
+    if np.linalg.norm(v[j] - tip) <= 3.0:
+        return (v[j] + tip) / 2.0
+    return tip
+
+
+def _snap(sub: np.ndarray, apex: tuple[float, float]) -> tuple[float, float]:
+    """The apex of an enclosing triangle, pulled to within 2 px of the nearest drawn pixel."""
+    ys, xs = np.nonzero(sub)
+    pts = np.column_stack([xs, ys]).astype(np.float64) + 0.5
+    a = np.asarray(apex, dtype=np.float64) + 0.5
+    dist = np.linalg.norm(pts - a, axis=1)
+    j = int(np.argmin(dist))
+    if dist[j] <= 2.0:
+        return float(a[0]), float(a[1])
+    p = pts[j] + (a - pts[j]) * (2.0 / dist[j])
+    return float(p[0]), float(p[1])
+
+
+def _grow(box: tuple[float, float, float, float], p: tuple[float, float]) -> tuple[float, float, float, float]:
+    return (min(box[0], p[0]), min(box[1], p[1]), max(box[2], p[0]), max(box[3], p[1]))
+
+
+def _angle(src: tuple[float, float], dst: tuple[float, float]) -> float:
+    """Direction from ``src`` to ``dst`` in degrees counter-clockwise from +x, image y pointing down."""
+    return float(math.degrees(math.atan2(-(dst[1] - src[1]), dst[0] - src[0])) % 360.0)

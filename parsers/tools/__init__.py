@@ -1,0 +1,1 @@
+"""Command-line tools beside the parsers: ``parse``, ``score`` and ``split-caption``."""

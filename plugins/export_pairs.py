@@ -1,0 +1,89 @@
+"""``panel2patch export-pairs``: flat image-text pairs of one level, for tools that know only pairs.
+
+Each output sample is a crop (or the whole figure) with one text, in WebDataset shards that stock
+open_clip trains on (``--dataset-type webdataset``): ``KEY.jpg|png``, ``KEY.txt``, ``KEY.json`` (figure
+id, panel / region id and the box in figure pixels). A region with several texts gives one pair per text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from panel2patch.components import Command
+from panel2patch.corpus import find_shards, read_corpus
+from panel2patch.data import Box, Figure
+from panel2patch.errors import Panel2PatchError
+from panel2patch.hookspecs import hookimpl
+from panel2patch.images import open_image
+
+
+def pairs(figure: Figure, level: str) -> Iterator[tuple[str, Box | None, str, dict[str, Any]]]:
+    """(suffix, box or None for the whole figure, text, metadata) for each pair of ``level``."""
+    if level == "figure":
+        if figure.caption:
+            yield "fig", None, figure.caption, {"figure_id": figure.id}
+    elif level == "panel":
+        for panel in figure.panels:
+            if panel.subcaption:
+                yield panel.id, panel.box, panel.subcaption, {"figure_id": figure.id, "panel_id": panel.id, "label": panel.label}
+    elif level == "region":
+        for region in figure.regions:
+            for n, text in enumerate(region.texts):
+                meta = {"figure_id": figure.id, "panel_id": region.panel_id, "region_id": region.id}
+                yield f"{region.id}-{n}", region.box, text, meta
+    else:
+        raise Panel2PatchError(f"unknown level {level!r}; choose figure, panel or region")
+
+
+def export_pairs(corpus: str, out: str, level: str, shard_size: int = 1000, progress: bool = True) -> int:
+    import webdataset as wds
+    from tqdm import tqdm
+
+    find_shards(corpus)  # a clear error for a folder that is no corpus, before any output is made
+    Path(out).mkdir(parents=True, exist_ok=True)
+    count = 0
+    with wds.ShardWriter(str(Path(out) / f"{level}-%05d.tar"), maxcount=shard_size, verbose=0) as sink:
+        for record in tqdm(read_corpus(corpus), desc=f"export {level} pairs", unit="fig", disable=not progress, file=sys.stderr):
+            key, figure, data, ext = record.key, record.figure, record.image, record.image_ext
+            image = None
+            for suffix, box, text, meta in pairs(figure, level):
+                if box is None:
+                    payload, out_ext = data, ext
+                else:
+                    image = image or open_image(data)
+                    crop = image.crop(tuple(round(v) for v in box))
+                    buf = io.BytesIO()
+                    out_ext = "png" if ext == "png" else "jpg"
+                    crop.save(buf, format="PNG" if out_ext == "png" else "JPEG", quality=95)
+                    payload = buf.getvalue()
+                meta["box"] = list(box) if box else None
+                sink.write({"__key__": f"{key}_{suffix}", out_ext: payload, "txt": text.encode("utf-8"),
+                            "json": json.dumps(meta).encode("utf-8")})
+                count += 1
+    return count
+
+
+class ExportPairsCommand(Command):
+    help = "export flat image-text pairs of one level as WebDataset shards"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("corpus")
+        parser.add_argument("out")
+        parser.add_argument("--level", choices=("figure", "panel", "region"), default="panel")
+        parser.add_argument("--shard-size", type=int, default=1000)
+
+    def run(self, args: argparse.Namespace) -> int:
+        count = export_pairs(args.corpus, args.out, args.level, args.shard_size)
+        print(f"wrote {count} {args.level} pairs to {args.out}")
+        return 0
+
+
+@hookimpl
+def register_commands(register):
+    register("export-pairs", ExportPairsCommand)

@@ -1,0 +1,1 @@
+"""Zoom-in hierarchical pretraining on DeepSpeed: level data, the training step, the trainer and its commands."""

@@ -1,0 +1,59 @@
+"""Train/held-out split of corpus figures and the count of level samples per split and shard."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from panel2patch.corpus import decode_figure, find_shards, iter_shard
+
+SPLITS = ("train", "held_out")
+
+
+def is_held_out(key: str, fraction: float) -> bool:
+    """Whether figure ``key`` belongs to the held-out split: a stable hash, independent of seed and layout."""
+    if fraction <= 0.0:
+        return False
+    digest = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big")
+    return digest / 2.0**64 < fraction
+
+
+def split_of(key: str, fraction: float) -> str:
+    return "held_out" if is_held_out(key, fraction) else "train"
+
+
+@dataclass
+class CorpusCounts:
+    """Samples per level and split, over the whole corpus and per shard."""
+
+    shards: list[str]
+    figures: dict[str, int]
+    samples: dict[str, dict[str, int]]
+    per_shard: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"shards": len(self.shards), "figures": self.figures, "samples": self.samples}
+
+
+def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
+    """Count figures and level samples per split, reading only the JSON members of each shard."""
+    shards = find_shards(corpus)
+    figures = {s: 0 for s in SPLITS}
+    samples = {lv.name: {s: 0 for s in SPLITS} for lv in levels}
+    per_shard: dict[str, dict[str, dict[str, int]]] = {}
+    for shard in shards:
+        mine = {lv.name: {s: 0 for s in SPLITS} for lv in levels}
+        # the keys are webdataset's sample keys, the ones the streams split by
+        for key, members in iter_shard(shard, ("json",)):
+            figure = decode_figure(members["json"], shard, key)
+            split = split_of(key, held_out)
+            figures[split] += 1
+            for lv in levels:
+                mine[lv.name][split] += len(lv.samples(figure))
+        per_shard[shard] = mine
+        for lv in levels:
+            for s in SPLITS:
+                samples[lv.name][s] += mine[lv.name][s]
+    return CorpusCounts(shards, figures, samples, per_shard)
