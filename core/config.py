@@ -26,7 +26,6 @@ from typing import Any
 
 from .errors import Panel2PatchError, RecipeError
 
-SECTIONS = ("mine", "train", "eval")
 _LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
 
@@ -120,7 +119,7 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
         where = f" key {key!r}:" if key else ""
         raise RecipeError(f"{source}:{where} {exc}") from None
     if not isinstance(config, dict):
-        raise RecipeError(f"{source}: a recipe is a mapping of sections ({', '.join(SECTIONS)})")
+        raise RecipeError(f"{source}: a recipe is a mapping of sections (mine, train, ...)")
     return Recipe(source, config)
 
 
@@ -183,11 +182,13 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
 
     Returns ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key.
     """
-    from .manager import registry
-    from .settings import parse_mine_settings, parse_train_settings
+    from .manager import registry, settings_schemas
+    from .settings import parse_settings
 
-    if not any(s in recipe.config for s in SECTIONS):
-        raise RecipeError(f"{recipe.source}: recipe has none of the sections {', '.join(SECTIONS)}")
+    known = {slot.split(".", 1)[0] for slot in slots()} | set(settings_schemas())
+    unknown = sorted(set(recipe.config) - known)
+    if unknown:
+        raise RecipeError(f"{recipe.source}: unknown section {unknown[0]!r}; sections: {', '.join(sorted(known))}")
     checked = []
     for key, kind, node in components(recipe):
         try:
@@ -195,9 +196,11 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
         except Panel2PatchError as exc:
             raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
         checked.append((key, kind, node["name"]))
-    for section, parse in (("mine", parse_mine_settings), ("train", parse_train_settings)):
-        if section in recipe.config:
-            parse(recipe.config[section], recipe.source, component_keys(section))
+    for section, schema in settings_schemas().items():
+        body = recipe.config.get(section)
+        if isinstance(body, dict):
+            keys = component_keys(section)
+            parse_settings(schema, {k: v for k, v in body.items() if k not in keys}, section, recipe.source)
     return checked
 
 

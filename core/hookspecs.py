@@ -141,6 +141,16 @@ def register_commands(register: Register) -> None:
 
 
 @hookspec
+def register_settings(register: Register) -> None:
+    """Register the schema of a recipe section's plain settings: ``register(section, schema)``.
+
+    ``schema`` is a dataclass usable as an OmegaConf structured config (optional ``check()`` for what
+    types cannot say); ``panel2patch validate`` checks the section's non-component keys against it. One
+    schema per section.
+    """
+
+
+@hookspec
 def register_kinds(register: Register) -> None:
     """Register component kinds: ``register(name, spec)`` with a :class:`~panel2patch.manager.Kind`.
 

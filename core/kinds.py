@@ -1,10 +1,12 @@
-"""The kernel's component kinds, registered through the same hook that domain packages use."""
+"""The kernel's component kinds and the ``mine`` settings schema, registered through the hooks domain
+packages use."""
 
 from __future__ import annotations
 
 from . import components as c
 from .hookspecs import hookimpl
 from .registry import Kind
+from .settings import MineSettings
 
 KERNEL_KINDS = (
     Kind("sources", "register_sources", c.Source, "mine.source", required=True),
@@ -21,6 +23,11 @@ KERNEL_KINDS = (
     Kind("schedules", "register_schedules", c.Schedule, "train.schedule", required=True),
     Kind("commands", "register_commands", c.Command),
 )
+
+
+@hookimpl
+def register_settings(register):
+    register("mine", MineSettings)
 
 
 @hookimpl

@@ -62,6 +62,7 @@ _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None
 _registries: dict[str, Registry] = {}
 _kinds: dict[str, Kind] = {}
+_schemas: dict[str, type] = {}
 
 
 def _env_flag(name: str) -> bool:
@@ -156,6 +157,7 @@ def reset() -> None:
         _pm = None
         _registries.clear()
         _kinds.clear()
+        _schemas.clear()
 
 
 def kinds() -> dict[str, Kind]:
@@ -165,6 +167,20 @@ def kinds() -> dict[str, Kind]:
         if not _kinds:
             _kinds.update(_collect_kinds(pm))
         return dict(_kinds)
+
+
+def settings_schemas() -> dict[str, type]:
+    """Recipe section -> the schema of its plain settings (hook ``register_settings``)."""
+    pm = plugin_manager()
+    with _lock:
+        if not _schemas:
+            owners: dict[str, str] = {}
+            for owner, section, schema in _each_registration(pm, "register_settings"):
+                if section in owners:
+                    raise PluginError(f"settings of section {section!r} are registered by {owners[section]!r} and {owner!r}")
+                owners[section] = owner
+                _schemas[section] = schema
+        return dict(_schemas)
 
 
 def _collect_kinds(pm: pluggy.PluginManager) -> dict[str, Kind]:
@@ -242,32 +258,3 @@ def _collect(pm: pluggy.PluginManager, specs: dict[str, Kind]) -> dict[str, Regi
 def build(kind: str, name: str, args: dict[str, Any] | None = None) -> Any:
     """Build the component ``name`` of ``kind`` with ``args``."""
     return registry(kind).build(name, args)
-
-
-def plugin_version(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str]:
-    """(distribution name, version) of a plugin."""
-    for p, dist in pm.list_plugin_distinfo():
-        if p is plugin:
-            return dist.metadata["name"], dist.version
-    from . import __version__
-
-    return "panel2patch", __version__
-
-
-def describe_plugins() -> list[dict[str, Any]]:
-    """Each registered plugin with its distribution, version, hooks and registered components; each
-    component as ``{"kind", "name", "target": "module:qualname"}``."""
-    pm = plugin_manager()
-    owned: dict[str, list[dict[str, str]]] = {}
-    for kind in kinds():
-        for entry in registry(kind):
-            owned.setdefault(entry.owner, []).append({"kind": kind, "name": entry.name, "target": entry.target})
-    rows = []
-    for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
-        if plugin is None:
-            continue
-        dist, version = plugin_version(pm, plugin)
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks,
-                     "components": owned.get(name, [])})
-    return rows

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,39 +125,23 @@ def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
 
 
 def matches(value: Any, hint: Any) -> bool:
-    """Whether a plain YAML value (None, bool, int, float, str, list, dict) fits a type annotation."""
-    if hint is Any or hint is inspect.Parameter.empty:
+    """Whether a plain YAML value (None, bool, int, float, str, list, dict) fits a type annotation.
+
+    Checked by pydantic in strict mode (no coercion: ``"3"`` is no int, ``True`` no number); a YAML
+    list stands for a tuple. Annotations pydantic cannot check (protocols) accept anything.
+    """
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+    from pydantic.errors import PydanticSchemaGenerationError
+
+    if typing.get_origin(hint) is tuple and isinstance(value, list):
+        value = tuple(value)
+    try:
+        TypeAdapter(hint, config=ConfigDict(strict=True, arbitrary_types_allowed=True)).validate_python(value)
+    except ValidationError:
+        return False
+    except (PydanticSchemaGenerationError, TypeError):
         return True
-    origin = typing.get_origin(hint)
-    targs = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(matches(value, t) for t in targs)
-    if origin is typing.Literal:
-        return value in targs
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint in (str, bool):
-        return isinstance(value, hint)
-    if origin in (list, tuple, Sequence, typing.Sequence) or hint in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and targs and targs[-1] is not Ellipsis:
-            return len(value) == len(targs) and all(matches(v, t) for v, t in zip(value, targs))
-        item = targs[0] if targs else Any
-        return all(matches(v, item) for v in value)
-    if origin in (dict, Mapping, typing.Mapping) or hint is dict:
-        if not isinstance(value, Mapping):
-            return False
-        if len(targs) == 2:
-            return all(matches(k, targs[0]) and matches(v, targs[1]) for k, v in value.items())
-        return True
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True  # annotations we cannot check from YAML values (protocols, callables)
+    return True
 
 
 def _describe(hint: Any) -> str:

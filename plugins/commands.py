@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from panel2patch.cli import recipe_arguments
 from panel2patch.components import Command
@@ -17,8 +18,6 @@ class PluginsCommand(Command):
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch.manager import describe_plugins
-
         rows = describe_plugins()
         if args.json:
             print(json.dumps(rows, indent=2))
@@ -94,3 +93,34 @@ def register_commands(register):
     register("cp", CopyRecipeCommand)
     register("validate", ValidateCommand)
     register("mine", MineCommand)
+
+
+def plugin_version(pm: Any, plugin: object) -> tuple[str, str]:
+    """(distribution name, version) of a plugin."""
+    for p, dist in pm.list_plugin_distinfo():
+        if p is plugin:
+            return dist.metadata["name"], dist.version
+    from panel2patch import __version__
+
+    return "panel2patch", __version__
+
+
+def describe_plugins() -> list[dict[str, Any]]:
+    """Each registered plugin with its distribution, version, hooks and registered components; each
+    component as ``{"kind", "name", "target": "module:qualname"}``."""
+    from panel2patch.manager import kinds, plugin_manager, registry
+
+    pm = plugin_manager()
+    owned: dict[str, list[dict[str, str]]] = {}
+    for kind in kinds():
+        for entry in registry(kind):
+            owned.setdefault(entry.owner, []).append({"kind": kind, "name": entry.name, "target": entry.target})
+    rows = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda np: np[0]):
+        if plugin is None:
+            continue
+        dist, version = plugin_version(pm, plugin)
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks,
+                     "components": owned.get(name, [])})
+    return rows

@@ -148,7 +148,7 @@ def test_plain_train_settings_are_checked_by_their_schema(key, value, message):
 
 
 def test_train_settings_accept_a_valid_section():
-    from panel2patch.settings import parse_train_settings
+    from panel2patch.plugins.training.settings import parse_train_settings
 
     settings = parse_train_settings({**TRAIN, "data": {"corpus": "c", "batch_size": {"P": 4}}}, "r.yaml",
                                     config.component_keys("train"))

@@ -164,7 +164,9 @@ def test_lifecycle_hooks_reach_observers(add_plugin):
 
 
 def test_describe_plugins_lists_versions_hooks_and_components():
-    rows = {row["name"]: row for row in manager.describe_plugins()}
+    from panel2patch.plugins.commands import describe_plugins
+
+    rows = {row["name"]: row for row in describe_plugins()}
     cleaners = rows["panel2patch.plugins.cleaners"]
     assert cleaners["distribution"] == "panel2patch"
     assert cleaners["hooks"] == ["register_box_cleaners"]

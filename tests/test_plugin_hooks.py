@@ -297,3 +297,30 @@ def test_each_base_class_is_documented():
     for kind in manager.kinds().values():
         assert kind.base.__doc__, kind.base.__name__
         assert kind.base.__module__ == components.__name__
+
+
+def test_hook_register_settings(add_plugin):
+    from dataclasses import dataclass
+
+    from panel2patch.errors import RecipeError
+
+    @dataclass
+    class ReportSettings:
+        figures: int = 50
+
+        def check(self) -> None:
+            if self.figures < 1:
+                raise ValueError(f"figures must be >= 1, got {self.figures}")
+
+    class Plugin:
+        @hookimpl
+        def register_settings(self, register):
+            register("report", ReportSettings)
+
+    add_plugin(Plugin(), "reporting")
+    assert manager.settings_schemas()["report"] is ReportSettings
+    config.validate(config.Recipe("r.yaml", {"report": {"figures": 3}}))
+    with pytest.raises(RecipeError, match="r.yaml: key report.figures must be >= 1, got 0"):
+        config.validate(config.Recipe("r.yaml", {"report": {"figures": 0}}))
+    with pytest.raises(RecipeError, match="key report.figure: Key 'figure' not in 'ReportSettings'"):
+        config.validate(config.Recipe("r.yaml", {"report": {"figure": 3}}))

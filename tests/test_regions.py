@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from panel2patch import manager
-from panel2patch.data import CaptionSplit, Figure, Marker, MarkerClause, Panel, Region, box_center
+from panel2patch.data import CaptionSplit, Figure, Marker, MarkerClause, Panel, Region
+from panel2patch.plugins.boxes import box_center
 from panel2patch.plugins.regions import MarkerRegionMiner
 
 # A 400 x 400 panel: with the default min_frac / max_frac a region's side lies in [32, 200].
@@ -82,6 +83,15 @@ def test_marker_box_parameters():
         198.0, 198.0, 202.0, 202.0)  # raised to 0.01 x 400
     assert miner.marker_box(Marker("m", "asterisk", (0.0, 0.0, 400.0, 400.0)), PANEL) == approx_box(
         20.0, 20.0, 380.0, 380.0)  # cut to 0.9 x 400
+
+
+def test_marker_box_bounds_follow_the_panel_short_side():
+    wide = Panel("p0", (0.0, 0.0, 400.0, 200.0))  # short side 200: sides within [16, 100]
+    miner = MarkerRegionMiner()
+    assert miner.marker_box(Marker("m", "symbol", (199.0, 99.0, 201.0, 101.0)), wide) == approx_box(
+        192.0, 92.0, 208.0, 108.0)
+    assert miner.marker_box(Marker("m", "arrow", (150.0, 95.0, 250.0, 105.0)), wide) == approx_box(
+        150.0, 50.0, 250.0, 150.0)
 
 
 def test_markers_that_mark_nothing_have_no_box():

@@ -15,7 +15,7 @@ from panel2patch.manager import build as build_component
 from panel2patch.plugins.training.commands import parse_launcher_args
 from panel2patch.plugins.training.corpus_scan import is_held_out
 from panel2patch.plugins.training.export import export_model, load_weights
-from panel2patch.settings import parse_train_settings
+from panel2patch.plugins.training.settings import parse_train_settings
 
 TRAIN_RECIPES = ("train_tiny", "panel2patch_vitl14")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from panel2patch.data import CaptionSplit, Figure, Panel, box_center
+from panel2patch.data import CaptionSplit, Figure, Panel
+from panel2patch.plugins.boxes import box_center
 
 from .roles import set_context
 from .tokens import Mention

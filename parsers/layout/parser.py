@@ -45,9 +45,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from panel2patch.components import FigureParser
-from panel2patch.data import FigureParse, Panel, box_contains, box_union
+from panel2patch.data import FigureParse, Panel
 from panel2patch.hookspecs import hookimpl
 from panel2patch.images import to_rgb
+from panel2patch.plugins.boxes import box_contains, box_union
 
 from .foreground import background_colour, foreground_mask, reduce_mask
 from .merging import merge_unlabelled

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from panel2patch.data import Box, Figure, Marker, Panel, Region, box_union
+from panel2patch.data import Box, Figure, Marker, Panel, Region
 from panel2patch.errors import Panel2PatchError
+from panel2patch.plugins.boxes import box_union
 
 from .charts import render_chart
 from .drawing import draw_label, label_extent

@@ -11,7 +11,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from panel2patch.data import Box, box_clip, box_contains
+from panel2patch.data import Box
+from panel2patch.plugins.boxes import box_clip, box_contains
 
 from .drawing import (
     centred_text,

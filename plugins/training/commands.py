@@ -20,6 +20,8 @@ from panel2patch.cli import recipe_arguments
 from panel2patch.components import Command
 from panel2patch.hookspecs import hookimpl
 
+from .settings import EvalSettings, TrainSettings
+
 LAUNCHER_PROG = "python -m panel2patch.plugins.training"
 
 
@@ -95,6 +97,12 @@ def parse_launcher_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--resume", help="checkpoint directory or 'latest'")
     parser.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. train.optim.lr=1e-4")
     return parser.parse_args(strip_launcher_flags(list(argv)))
+
+
+@hookimpl
+def register_settings(register):
+    register("train", TrainSettings)
+    register("eval", EvalSettings)
 
 
 @hookimpl

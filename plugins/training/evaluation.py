@@ -1,6 +1,6 @@
 """Held-out in-batch retrieval (R@1/R@5 image<->text per level) and the ``eval`` command's body.
 
-The recipe's optional ``eval`` section (:class:`EvalSettings`) takes ``checkpoint`` (an export folder or
+The recipe's optional ``eval`` section (:class:`~panel2patch.plugins.training.settings.EvalSettings`) takes ``checkpoint`` (an export folder or
 a checkpoint file; default ``OUTPUT_DIR/export`` when present), ``out`` (JSON file, default
 ``OUTPUT_DIR/eval.json``), ``batch_size``, ``max_batches`` and ``workers``.
 """
@@ -10,23 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .loaders import held_out_batches
 from .step import TextSource
-
-
-@dataclass
-class EvalSettings:
-    """The optional ``eval`` section of a recipe."""
-
-    checkpoint: Optional[str] = None
-    out: Optional[str] = None
-    batch_size: int = 32
-    max_batches: Optional[int] = None
-    workers: int = 0
 
 
 def retrieval_recall(image: Any, text: Any, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
@@ -89,10 +77,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from panel2patch.config import build, component_keys, load, validate
     from panel2patch.corpus import find_shards
-    from panel2patch.settings import parse_settings, parse_train_settings
+    from panel2patch.settings import parse_settings
 
     from .export import EXPORT_WEIGHTS, load_weights
     from .model import wrap_model
+    from .settings import EvalSettings, parse_train_settings
 
     recipe = load(args.recipe, list(args.overrides or []))
     validate(recipe)

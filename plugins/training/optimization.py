@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from panel2patch.errors import RecipeError
-from panel2patch.settings import OptimSettings, TrainSettings
 
 from .errors import TrainError
+from .settings import OptimSettings, TrainSettings
 
 
 def deepspeed_config(settings: TrainSettings, micro_batch: int, source: str) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from panel2patch.config import Recipe, build, component_keys, components, valida
 from panel2patch.errors import RecipeError
 from panel2patch.manager import plugin_manager
 from panel2patch.run import RunInfo, versions
-from panel2patch.settings import parse_train_settings
 
 from . import checkpoints
 from .corpus_scan import CorpusCounts, scan
@@ -35,6 +34,7 @@ from .export import export_model, trained_state_dict
 from .loaders import LevelLoader, LoaderOptions, StreamSpec, check_resumable
 from .model import parameter_counts, patch_size, wrap_model
 from .optimization import adamw, deepspeed_config
+from .settings import parse_train_settings
 from .step import TextSource, level_step
 from .text_cache import TextEmbeddingCache, default_cache_dir, text_fingerprint, text_tower_names
 
