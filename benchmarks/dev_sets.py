@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from panel2patch.data import Figure, Panel, as_box
+from panel2patch.data import Figure, Panel
 
 #: Default location of the development data: ``shared/data/dev`` beside the repository.
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
@@ -50,7 +50,7 @@ def load_exsclaim(data: Path = DEFAULT_DATA) -> list[DevFigure]:
         image = root / entry["image"]
         fig_id = image.stem
         panels = [
-            Panel(id=f"p{j}", box=as_box(p["bbox_xyxy"]), label=p.get("label"), provenance="reference")
+            Panel(id=f"p{j}", box=tuple(float(v) for v in p["bbox_xyxy"]), label=p.get("label"), provenance="reference")
             for j, p in enumerate(entry["panels"])
         ]
         truth = Figure(

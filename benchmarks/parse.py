@@ -119,8 +119,8 @@ def real_items(data: Path) -> list[Item]:
 
 def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | None:
     """Share of matched panels (IoU >= 0.5) whose kind equals the ground truth's (when it has one)."""
+    from panel2patch.parsers.boxes import box_iou
     from panel2patch.parsers.tools.scoring import match
-    from panel2patch.plugins.boxes import box_iou
 
     ok = total = 0
     for fid, gt in truth.items():

@@ -14,22 +14,13 @@ from . import __version__
 from .errors import Panel2PatchError
 
 
-def recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``RECIPE [OVERRIDES...]`` arguments every recipe-driven command takes."""
-    parser.add_argument("recipe", help="shipped recipe name or path to a .yaml file")
-    parser.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. mine.writer.args.out=corpus")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .manager import registry
 
     parser = argparse.ArgumentParser(
-        prog="panel2patch",
-        description="Mine figure/panel/region supervision from scientific figures and pretrain CLIP on it.",
-    )
+        prog="panel2patch", description="Mine figure/panel/region supervision from figures and pretrain CLIP on it.")
     parser.add_argument("--version", action="version", version=f"panel2patch {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for entry in registry("commands"):
         command = registry("commands").build(entry.name)
         p = sub.add_parser(entry.name, help=command.help, description=command.help)
@@ -53,7 +44,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"panel2patch {args.command}: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,17 +1,22 @@
-"""Base classes, one per component kind. Domain packages subclass them and register the subclass.
+"""Base classes, one per component kind, and the kernel's kinds (registered through ``register_kinds`` like a domain
+package's). Domain packages subclass the base classes and register the subclasses.
 
-Instances are built from recipes as ``factory(**args)``; every argument a component takes is a
-keyword argument with a type annotation (``panel2patch validate`` checks recipe values against it).
-Heavy libraries (torch, transformers, vllm, onnxruntime) are imported inside methods, never at module
-import.
+Instances are built from recipes as ``factory(**args)``; every argument a component takes is a keyword argument with
+a type annotation (``panel2patch validate`` checks recipe values against it). Heavy libraries (torch, transformers,
+vllm, onnxruntime) are imported inside methods, never at module import.
 """
 
 from __future__ import annotations
 
 import abc
 import argparse
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from .config import MineSettings
+from .hookspecs import hookimpl
+from .registry import Kind
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -45,9 +50,8 @@ class CaptionSplitter(abc.ABC):
     def assign(self, split: CaptionSplit, figure: Figure) -> dict[str, str]:
         """Which segment of ``split`` describes each panel: ``{panel id: segment key}``.
 
-        The default pairs a panel with the segment of its printed label. Splitters whose segment keys
-        are not labels (position words, sub-figure numbers) override this; the miner never interprets
-        segment keys itself.
+        The default pairs a panel with the segment of its printed label. Splitters whose segment keys are not labels
+        (position words, sub-figure numbers) override this; the miner never interprets segment keys itself.
         """
         return {p.id: p.label for p in figure.panels if p.label is not None and p.label in split.segments}
 
@@ -155,11 +159,8 @@ class Aggregator(abc.ABC):
     """
 
     def setup(self, dim: int) -> Any:
-        """Called once with the embedding width before training.
-
-        Return a ``torch.nn.Module`` holding the aggregator's trainable parameters (it is optimised and
-        checkpointed with the model), or None for a parameter-free aggregator.
-        """
+        """Called once with the embedding width before training. Return a ``torch.nn.Module`` holding the aggregator's
+        trainable parameters (optimised and checkpointed with the model), or None for a parameter-free aggregator."""
         return None
 
     @abc.abstractmethod
@@ -201,10 +202,7 @@ class Schedule(abc.ABC):
 
     def shares(self, horizon: int = 1200) -> dict[str, float]:
         """Fraction of steps in which each level is active, estimated over ``horizon`` steps."""
-        counts: dict[str, int] = {}
-        for step in range(horizon):
-            for name in self.levels(step):
-                counts[name] = counts.get(name, 0) + 1
+        counts = Counter(name for step in range(horizon) for name in self.levels(step))
         return {name: n / horizon for name, n in counts.items()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -229,3 +227,31 @@ class Command(abc.ABC):
 
     @abc.abstractmethod
     def run(self, args: argparse.Namespace) -> int: ...
+
+
+KERNEL_KINDS = (
+    Kind("sources", "register_sources", Source, "mine.source", required=True),
+    Kind("figure_parsers", "register_figure_parsers", FigureParser, "mine.parser", required=True),
+    Kind("marker_detectors", "register_marker_detectors", MarkerDetector, "mine.markers"),
+    Kind("caption_splitters", "register_caption_splitters", CaptionSplitter, "mine.splitter", required=True),
+    Kind("region_miners", "register_region_miners", RegionMiner, "mine.regions"),
+    Kind("box_cleaners", "register_box_cleaners", BoxCleaner, "mine.cleaners", many=True),
+    Kind("writers", "register_writers", Writer, "mine.writer", required=True),
+    Kind("model_loaders", "register_model_loaders", ModelLoader, "train.model", required=True),
+    Kind("levels", "register_levels", GranularityLevel, "train.levels", many=True, required=True),
+    Kind("aggregators", "register_aggregators", Aggregator, "train.aggregator"),
+    Kind("loss_terms", "register_loss_terms", LossTerm, "train.losses", many=True, required=True),
+    Kind("schedules", "register_schedules", Schedule, "train.schedule", required=True),
+    Kind("commands", "register_commands", Command),
+)
+
+
+@hookimpl
+def register_settings(register):
+    register("mine", MineSettings)
+
+
+@hookimpl
+def register_kinds(register):
+    for kind in KERNEL_KINDS:
+        register(kind.name, kind)

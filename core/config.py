@@ -8,23 +8,27 @@ A recipe names components by registered name, each with its own ``args``::
         - {name: clip_to_image}
         - {name: box_nms, args: {iou: 0.5}}
 
-Each component kind declares the slot it fills (:class:`~panel2patch.registry.Kind`); the other keys of
-a section are plain settings (:mod:`panel2patch.settings`). Command-line overrides are OmegaConf
-dotlists (``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as
-``--local_rank=0`` are stripped first.
+Each component kind declares the slot it fills (:class:`~panel2patch.registry.Kind`); the other keys of a section are
+plain settings, checked against the schema registered for the section (``register_settings``): a dataclass used as an
+OmegaConf structured config, so unknown keys and wrong types are refused with the file and key, and whose ``check``
+refuses what a type cannot say (positive sizes, finite rates). The kernel owns ``mine``'s schema (:class:`MineSettings`). Command-line overrides are OmegaConf dotlists
+(``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as ``--local_rank=0`` are stripped first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Panel2PatchError, RecipeError
+from .images import MAX_PIXELS
+
+T = TypeVar("T")
 
 _LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
@@ -41,24 +45,11 @@ class Recipe:
             raise RecipeError(f"{self.source}: recipe has no {name!r} section (it has: {', '.join(self.config)})")
         return self.config[name]
 
-    def to_yaml(self) -> str:
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_yaml(OmegaConf.create(self.config))
-
 
 def shipped() -> dict[str, Path]:
     """Shipped recipes by name."""
     root = resources.files("panel2patch.recipes")
     return {p.name[: -len(".yaml")]: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
-
-
-def describe(path: Path) -> str:
-    """The first comment line of a recipe: what it is for."""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
 
 
 def locate(name_or_path: str) -> Path:
@@ -79,16 +70,13 @@ def locate(name_or_path: str) -> Path:
 def strip_launcher_flags(argv: Sequence[str]) -> list[str]:
     """Drop ``--local_rank=N`` / ``--local-rank N`` that distributed launchers append."""
     out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
+    args = iter(argv)
+    for arg in args:
         m = _LAUNCHER_FLAG.match(arg)
-        if m:
-            skip = m.group(2) is None
-            continue
-        out.append(arg)
+        if m is None:
+            out.append(arg)
+        elif m.group(2) is None:
+            next(args, None)  # ``--local-rank N``: N is the next argument
     return out
 
 
@@ -115,8 +103,7 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
     try:
         config = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None)
-        where = f" key {key!r}:" if key else ""
+        where = f" key {exc.full_key!r}:" if getattr(exc, "full_key", None) else ""
         raise RecipeError(f"{source}:{where} {exc}") from None
     if not isinstance(config, dict):
         raise RecipeError(f"{source}: a recipe is a mapping of sections (mine, train, ...)")
@@ -183,7 +170,6 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
     Returns ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key.
     """
     from .manager import registry, settings_schemas
-    from .settings import parse_settings
 
     known = {slot.split(".", 1)[0] for slot in slots()} | set(settings_schemas())
     unknown = sorted(set(recipe.config) - known)
@@ -196,11 +182,9 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
         except Panel2PatchError as exc:
             raise RecipeError(f"{recipe.source}: key {key!r}: {exc}") from None
         checked.append((key, kind, node["name"]))
-    for section, schema in settings_schemas().items():
-        body = recipe.config.get(section)
-        if isinstance(body, dict):
-            keys = component_keys(section)
-            parse_settings(schema, {k: v for k, v in body.items() if k not in keys}, section, recipe.source)
+    for section in settings_schemas():
+        if section in recipe.config:
+            settings(recipe, section)
     return checked
 
 
@@ -220,12 +204,63 @@ def build(recipe: Recipe, slot: str) -> Any:
     return built[0] if built else None
 
 
-def copy(name: str, dest: str) -> Path:
-    src = locate(name)
-    target = Path(dest)
-    if target.is_dir():
-        target = target / src.name
-    if target.exists():
-        raise RecipeError(f"{target} exists; choose another destination or remove it first")
-    shutil.copyfile(src, target)
-    return target
+def settings(recipe: Recipe, section: str) -> Any:
+    """The plain settings of ``section`` checked against its registered schema (None when none is registered)."""
+    from .manager import settings_schemas
+
+    schema = settings_schemas().get(section)
+    body = recipe.config.get(section) or {}
+    if schema is None:
+        return None
+    if not isinstance(body, dict):
+        raise RecipeError(f"{recipe.source}: key {section!r} must be a mapping")
+    keys = component_keys(section)
+    return parse_settings(schema, {k: v for k, v in body.items() if k not in keys}, section, recipe.source)
+
+
+def positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+@dataclass
+class MineSettings:
+    """The plain keys of ``mine``: ``chunk_size`` items per atomically committed chunk; ``max_pixels``
+    the largest image (width x height) decoded, larger ones are rejected as likely decompression bombs."""
+
+    chunk_size: int = 256
+    max_pixels: int = MAX_PIXELS
+
+    def check(self) -> None:
+        positive("chunk_size", self.chunk_size)
+        positive("max_pixels", self.max_pixels)
+
+
+def parse_settings(schema: type[T], values: Mapping[str, Any], section: str, source: str) -> T:
+    """``values`` checked against ``schema`` and instantiated; errors name ``source`` and the key."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(dict(values))))
+        _check(settings)
+        return settings
+    except OmegaConfBaseException as exc:
+        key = f"{section}.{exc.full_key}" if getattr(exc, "full_key", None) else section
+        message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
+        raise RecipeError(f"{source}: key {key}: {message}") from None
+    except ValueError as exc:
+        raise RecipeError(f"{source}: key {section}.{exc}") from None
+
+
+def _check(settings: Any) -> None:
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            try:
+                _check(value)
+            except ValueError as exc:
+                raise ValueError(f"{f.name}.{exc}") from None  # messages start with the field name
+    check = getattr(settings, "check", None)
+    if check is not None:
+        check()

@@ -23,7 +23,7 @@ import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .data import Figure
 from .errors import Panel2PatchError
@@ -44,8 +44,7 @@ def sample_key(figure_id: str) -> str:
     return f"{slug}_{digest}"
 
 
-@dataclass(frozen=True)
-class ChunkFiles:
+class ChunkFiles(NamedTuple):
     """The files of one committed chunk."""
 
     tar: Path
@@ -55,8 +54,7 @@ class ChunkFiles:
 
 def chunk_files(out: str | os.PathLike[str], chunk: str) -> ChunkFiles:
     base = Path(out) / SHARD_DIR / f"corpus-{chunk}"
-    return ChunkFiles(base.with_name(base.name + ".tar"), base.with_name(base.name + ".rejects.jsonl"),
-                      base.with_name(base.name + ".stats.json"))
+    return ChunkFiles(*(base.with_name(base.name + suffix) for suffix in (".tar", ".rejects.jsonl", ".stats.json")))
 
 
 def manifest_name(shard: int, num_shards: int) -> str:
@@ -82,40 +80,37 @@ def decode_figure(raw: bytes, where: str, key: str) -> Figure:
         raise CorpusError(f"{where}: sample {key!r}: unreadable figure JSON: {exc}") from None
 
 
-def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]:
-    """The figure and image bytes of one WebDataset sample (``json`` + an image member)."""
-    key = sample.get("__key__", "?")
+def _decode(sample: Mapping[str, Any], where: str, key: str, need_image: bool = True) -> tuple[Figure, str | None]:
+    """A sample's figure and the extension of its image member (None when absent and not needed)."""
     if "json" not in sample:
         raise CorpusError(f"{where}: sample {key!r} has no .json member (members: {sorted(sample)})")
-    figure = decode_figure(sample["json"], where, key)
-    image = next((sample[e] for e in IMAGE_EXTS if e in sample), None)
-    if image is None:
+    ext = next((e for e in IMAGE_EXTS if e in sample), None)
+    if ext is None and need_image:
         raise CorpusError(f"{where}: sample {key!r} has no image member ({'/'.join(IMAGE_EXTS)})")
-    return figure, image
+    return decode_figure(sample["json"], where, key), ext
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """WebDataset's (key, extension) split of a member name: key up to the first dot of the base name."""
-    from webdataset.tariterators import base_plus_ext
-
-    key, ext = base_plus_ext(name)
-    return key or "", ext or ""
+def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]:
+    """The figure and image bytes of one WebDataset sample (``json`` + an image member)."""
+    figure, ext = _decode(sample, where, sample.get("__key__", "?"))
+    return figure, sample[ext]
 
 
 def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """``(key, {extension: bytes})`` per sample of one shard, streaming (a sample's members are adjacent).
 
-    ``members`` restricts which extensions are read (others are skipped without reading their data).
+    ``members`` restricts which extensions are read (others are skipped without reading their data). Members are split
+    into key and extension as WebDataset does: the key runs up to the first dot of the base name.
     """
+    from webdataset.tariterators import base_plus_ext
+
     key: str | None = None
     sample: dict[str, bytes] = {}
     try:
         with tarfile.open(shard) as tar:
             for member in tar:
-                if not member.isfile():
-                    continue
-                name_key, ext = _split_name(member.name)
-                if not ext:
+                name_key, ext = base_plus_ext(member.name)
+                if not member.isfile() or not ext:
                     continue
                 if name_key != key and sample:
                     yield key, sample
@@ -144,14 +139,8 @@ def read_corpus(corpus: str | os.PathLike[str], members: Sequence[str] | None = 
     """Every figure of every shard below ``corpus``, in shard order. ``members=("json",)`` skips images."""
     for shard in find_shards(corpus):
         for key, sample in iter_shard(shard, members):
-            where = f"{shard}:{key}"
-            if "json" not in sample:
-                raise CorpusError(f"{shard}: sample {key!r} has no .json member (members: {sorted(sample)})")
-            figure = decode_figure(sample["json"], shard, key)
-            ext = next((e for e in IMAGE_EXTS if e in sample), None)
-            if ext is None and members is None:
-                raise CorpusError(f"{shard}: sample {key!r} has no image member ({'/'.join(IMAGE_EXTS)})")
-            yield CorpusRecord(key, figure, sample.get(ext) if ext else None, ext, where)
+            figure, ext = _decode(sample, shard, key, need_image=members is None)
+            yield CorpusRecord(key, figure, sample.get(ext) if ext else None, ext, f"{shard}:{key}")
 
 
 def read_rejects(corpus: str | os.PathLike[str]) -> list[dict[str, Any]]:

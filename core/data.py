@@ -1,16 +1,20 @@
-"""Records that cross module boundaries: boxes, panels, markers, regions, figures, source items,
-caption splits, and the level samples and outputs of training.
+"""Records that cross module boundaries: boxes, panels, markers, regions, figures, source items, caption splits, and
+the level samples and outputs of training.
 
-Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at
-the top-left corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name
-their parent panel by id. :meth:`Figure.to_json` / :meth:`Figure.from_json` are the corpus schema.
+Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at the top-left
+corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name their parent panel by id.
+:meth:`Figure.to_json` / :meth:`Figure.from_json` are the corpus schema.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import Reject
 
 SCHEMA_VERSION = 1
 
@@ -18,18 +22,12 @@ Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
 
-def as_box(values: Any) -> Box:
-    x0, y0, x1, y1 = (float(v) for v in values)
-    return (x0, y0, x1, y1)
-
-
 @dataclass
 class Panel:
     """One panel of a compound figure.
 
-    ``label`` is the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when none was read;
-    ``kind`` is ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared preamble,
-    which is repeated alone in ``preamble``.
+    ``label`` is the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when none was read; ``kind`` is
+    ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared ``preamble`` (also stored on its own).
     """
 
     id: str
@@ -48,9 +46,8 @@ class Panel:
 class Marker:
     """A visual pointer: ``kind`` is one of label/arrow/arrowhead/asterisk/box/inset/symbol.
 
-    ``tip`` is the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in
-    degrees, counter-clockwise from +x with y up (0 = right, 90 = up). ``text`` is a text label printed
-    next to the marker, if any.
+    ``tip`` is the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in degrees,
+    counter-clockwise from +x with y up (0 = right, 90 = up); ``text`` a label printed next to the marker, if any.
     """
 
     id: str
@@ -80,8 +77,7 @@ class Region:
 class FigureParse:
     """What a figure parser returns: panels (with labels and kinds) and optional extras.
 
-    ``proposals`` are caption-grounded region boxes from parsers that can ground text (LVLMs); they
-    take part in dual-path fusion with the markers.
+    ``proposals``: caption-grounded region boxes from text-grounding parsers (LVLMs), for dual-path fusion with markers.
     """
 
     width: int
@@ -106,38 +102,26 @@ class Figure:
     components: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
-    def panel(self, panel_id: str) -> Panel:
-        for p in self.panels:
-            if p.id == panel_id:
-                return p
-        raise KeyError(f"figure {self.id!r} has no panel {panel_id!r}")
-
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Figure:
-        version = data.get("schema_version")
+        """The figure of a corpus JSON member, its types checked (pydantic); ``ValueError`` says what is wrong."""
+        from pydantic import ValidationError
+
+        version = data.get("schema_version") if isinstance(data, dict) else None
         if version != SCHEMA_VERSION:
             raise ValueError(
-                f"figure {data.get('id')!r}: corpus schema version {version!r}, this panel2patch "
-                f"reads version {SCHEMA_VERSION}; re-mine the corpus or install a matching release"
+                f"figure {data.get('id') if isinstance(data, dict) else None!r}: corpus schema version {version!r}, "
+                f"this panel2patch reads version {SCHEMA_VERSION}; re-mine the corpus or install a matching release"
             )
-        panels = [_panel(p) for p in data.get("panels", [])]
-        markers = [_marker(m) for m in data.get("markers", [])]
-        regions = [Region(**{**r, "box": as_box(r["box"])}) for r in data.get("regions", [])]
-        rest = {k: v for k, v in data.items() if k not in ("panels", "markers", "regions")}
-        return cls(**rest, panels=panels, markers=markers, regions=regions)
-
-
-def _panel(p: dict[str, Any]) -> Panel:
-    label_box = p.get("label_box")
-    return Panel(**{**p, "box": as_box(p["box"]), "label_box": as_box(label_box) if label_box else None})
-
-
-def _marker(m: dict[str, Any]) -> Marker:
-    tip = m.get("tip")
-    return Marker(**{**m, "box": as_box(m["box"]), "tip": tuple(tip) if tip else None})
+        try:
+            return _figure_schema().validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"figure {data.get('id')!r}: {where}: {first['msg']}") from None
 
 
 @dataclass
@@ -178,14 +162,6 @@ class CaptionSplit:
         }
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """Why an input cannot become a corpus sample: ``reason`` is a short machine-readable tag."""
-
-    reason: str
-    detail: str
-
-
 @dataclass
 class SourceItem:
     """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items.
@@ -199,7 +175,7 @@ class SourceItem:
     caption: str | None
     origin: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    error: Rejection | None = None
+    error: Reject | None = None
     path: str | None = None
 
     def image_bytes(self) -> bytes:
@@ -222,9 +198,8 @@ class Node:
 class LevelSample:
     """One training sample of a level: the crop ``box`` (figure pixels) and its candidate ``texts``.
 
-    One text is picked at random per use. ``children`` are the boxes encoded with it for inter-level
-    message passing (M: panels, P: regions); ``parent`` is the box whose feature map the sample is
-    compared with (R: its panel).
+    One text is picked at random per use. ``children`` are the boxes encoded with it for inter-level message passing
+    (M: panels, P: regions); ``parent`` is the box whose feature map the sample is compared with (R: its panel).
     """
 
     level: str
@@ -239,13 +214,12 @@ class LevelSample:
 class LevelOutputs:
     """What loss terms see for one level batch (float32 tensors on the training device).
 
-    ``image``/``text``: L2-normalised embeddings ``[N, D]`` of every image of the batch and its paired
-    text; rows ``[0, num_samples)`` are the level's samples. ``dense``: the patch tokens projected into
-    the joint space, ``[N, D, gh, gw]`` (None for vision towers without a patch grid). ``edge_child`` /
-    ``edge_parent``: child -> parent row pairs; ``roi_boxes`` (parent model-input pixels) and
-    ``roi_valid`` for region rows. ``patch_size``: ``(ph, pw)`` model-input pixels per patch.
-    ``aggregator``: the run's :class:`~panel2patch.components.Aggregator`. ``rank``/``world_size``: for
-    losses that gather across ranks.
+    ``image``/``text``: L2-normalised embeddings ``[N, D]`` of every image of the batch and its paired text; rows
+    ``[0, num_samples)`` are the level's samples. ``dense``: the patch tokens projected into the joint space,
+    ``[N, D, gh, gw]`` (None for vision towers without a patch grid). ``edge_child`` / ``edge_parent``: child -> parent
+    row pairs; ``roi_boxes`` (parent model-input pixels) and ``roi_valid`` for region rows. ``patch_size``:
+    ``(ph, pw)`` model-input pixels per patch. ``aggregator``: the run's :class:`~panel2patch.components.Aggregator`.
+    ``rank``/``world_size``: for losses that gather across ranks.
     """
 
     level: str
@@ -263,3 +237,9 @@ class LevelOutputs:
     rank: int = 0
     world_size: int = 1
 
+
+@functools.cache
+def _figure_schema() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Figure)

@@ -20,10 +20,22 @@ class RecipeError(Panel2PatchError):
     """A recipe is malformed, names an unknown component or passes arguments its factory rejects."""
 
 
-class ImageError(Panel2PatchError):
-    """An input image cannot be used. Mining turns it into a reject record with ``reason``."""
+class Reject(Panel2PatchError):
+    """One input cannot become a corpus sample: mining writes a reject record with ``reason`` (a short
+    machine-readable tag) and ``detail``. Sources hand one over in :attr:`SourceItem.error` instead of raising."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+class ImageError(Reject):
+    """An input image cannot be used."""
 
     reason = "image_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(type(self).reason, detail)
 
 
 class ImageDecodeError(ImageError):

@@ -1,17 +1,11 @@
-"""Every hook panel2patch calls. The docstrings are the contract.
+"""Every hook panel2patch calls. The docstrings are the contract (``docs/plugins.md`` shows them all).
 
-Two families:
-
-* Registration hooks ``register_<kind>(register)`` are called once per process, when a registry of that
-  kind is first needed (on every rank of a distributed run). ``register(name, factory)`` adds a
-  component; ``factory(**args)`` is called with the recipe's ``args`` block and returns an instance of
-  the kind's base class (see :mod:`panel2patch.components`). Return nothing. A name already taken by
-  another plugin is an error that names both plugins.
-* Lifecycle hooks ``on_*`` are observers called on every rank; ``is_main`` tells whether the caller is
-  the main process (global rank 0). Their return values are ignored: control flow belongs to the
-  recipe's schedule, not to hooks.
-
-Implementations must not declare default values for hook arguments.
+Registration hooks ``register_<kind>(register)`` run once per process when the registries are first needed (on every
+rank): ``register(name, factory)`` adds a component, ``factory(**args)`` gets the recipe's ``args`` and returns an
+instance of the kind's base class in :mod:`panel2patch.components`, whose docstring says what it does. A name taken
+twice (by two plugins, or by two kinds) is an error naming both. Lifecycle hooks ``on_*`` are observers on every rank
+(``is_main``: global rank 0); their return values are ignored, control flow belongs to the schedule. Implementations
+declare no default values for hook arguments.
 """
 
 from __future__ import annotations
@@ -41,53 +35,32 @@ def add_hookspecs(pluginmanager: pluggy.PluginManager) -> None:
 
 @hookspec
 def register_figure_parsers(register: Register) -> None:
-    """Register figure parsers: factories of :class:`~panel2patch.components.FigureParser`.
-
-    A parser turns one figure image into panel boxes with labels and kinds (and optionally markers
-    and caption-grounded region proposals), all in original-image pixels.
-    """
+    """Register figure parsers: factories of :class:`~panel2patch.components.FigureParser`."""
 
 
 @hookspec
 def register_marker_detectors(register: Register) -> None:
-    """Register marker detectors: factories of :class:`~panel2patch.components.MarkerDetector`.
-
-    A detector finds arrows, asterisks, boxes, insets and similar pointers in a figure, given its panels.
-    """
+    """Register marker detectors: factories of :class:`~panel2patch.components.MarkerDetector`."""
 
 
 @hookspec
 def register_caption_splitters(register: Register) -> None:
-    """Register caption splitters: factories of :class:`~panel2patch.components.CaptionSplitter`.
-
-    A splitter cuts a figure caption into a shared preamble and one sub-caption per panel label, and
-    extracts typed marker clauses ("arrows indicate ...").
-    """
+    """Register caption splitters: factories of :class:`~panel2patch.components.CaptionSplitter`."""
 
 
 @hookspec
 def register_region_miners(register: Register) -> None:
-    """Register region miners: factories of :class:`~panel2patch.components.RegionMiner`.
-
-    A miner turns markers (and parser proposals) into regions paired with caption clauses.
-    """
+    """Register region miners: factories of :class:`~panel2patch.components.RegionMiner`."""
 
 
 @hookspec
 def register_box_cleaners(register: Register) -> None:
-    """Register box cleaners: factories of :class:`~panel2patch.components.BoxCleaner`.
-
-    A cleaner takes a mined figure and returns it with some panels, markers or regions removed or
-    adjusted. Recipes list cleaners in the order they run.
-    """
+    """Register box cleaners: factories of :class:`~panel2patch.components.BoxCleaner`."""
 
 
 @hookspec
 def register_sources(register: Register) -> None:
-    """Register corpus sources: factories of :class:`~panel2patch.components.Source`.
-
-    A source yields raw figures (id, image bytes, caption) for mining.
-    """
+    """Register corpus sources: factories of :class:`~panel2patch.components.Source`."""
 
 
 @hookspec
@@ -97,26 +70,17 @@ def register_writers(register: Register) -> None:
 
 @hookspec
 def register_model_loaders(register: Register) -> None:
-    """Register model loaders: factories of :class:`~panel2patch.components.ModelLoader`.
-
-    A loader builds the CLIP model, its image preprocessing and its tokenizer.
-    """
+    """Register model loaders: factories of :class:`~panel2patch.components.ModelLoader`."""
 
 
 @hookspec
 def register_levels(register: Register) -> None:
-    """Register granularity levels: factories of :class:`~panel2patch.components.GranularityLevel`.
-
-    A level (figure M, panel P, region R) says which samples it trains on and how its batches are made.
-    """
+    """Register granularity levels: factories of :class:`~panel2patch.components.GranularityLevel`."""
 
 
 @hookspec
 def register_aggregators(register: Register) -> None:
-    """Register aggregators: factories of :class:`~panel2patch.components.Aggregator`.
-
-    An aggregator pools child embeddings into one embedding per parent (inter-level message passing).
-    """
+    """Register aggregators: factories of :class:`~panel2patch.components.Aggregator`."""
 
 
 @hookspec
@@ -126,10 +90,7 @@ def register_loss_terms(register: Register) -> None:
 
 @hookspec
 def register_schedules(register: Register) -> None:
-    """Register schedules: factories of :class:`~panel2patch.components.Schedule`.
-
-    A schedule decides which levels are active at each optimisation step.
-    """
+    """Register schedules: factories of :class:`~panel2patch.components.Schedule`."""
 
 
 @hookspec
@@ -144,21 +105,19 @@ def register_commands(register: Register) -> None:
 def register_settings(register: Register) -> None:
     """Register the schema of a recipe section's plain settings: ``register(section, schema)``.
 
-    ``schema`` is a dataclass usable as an OmegaConf structured config (optional ``check()`` for what
-    types cannot say); ``panel2patch validate`` checks the section's non-component keys against it. One
-    schema per section.
+    ``schema`` is a dataclass usable as an OmegaConf structured config (optional ``check()`` for what types cannot say);
+    ``panel2patch validate`` checks the section's non-component keys against it. One schema per section.
     """
 
 
 @hookspec
 def register_kinds(register: Register) -> None:
-    """Register component kinds: ``register(name, spec)`` with a :class:`~panel2patch.manager.Kind`.
+    """Register component kinds: ``register(name, spec)`` with a :class:`~panel2patch.registry.Kind`.
 
-    A domain adds a kind in three steps: a hook spec ``register_<kind>`` of its own (through
-    :func:`add_hookspecs`), a base class, and a :class:`~panel2patch.manager.Kind` naming both and the
-    recipe slot that selects its components (``mine.<key>``: components whose base class subclasses
-    :class:`~panel2patch.components.FigureStage` run in mining after region mining, before cleaning).
-    Called once per process, when the kinds are first needed.
+    A domain adds a kind in three steps: a hook spec ``register_<kind>`` of its own (through :func:`add_hookspecs`), a
+    base class, and a :class:`~panel2patch.registry.Kind` naming both and the recipe slot that selects its components
+    (``mine.<key>``: components whose base class subclasses :class:`~panel2patch.components.FigureStage` run in mining
+    after region mining, before cleaning). Called once per process, when the kinds are first needed.
     """
 
 

@@ -74,12 +74,18 @@ def to_rgb(img):
     return img.convert("RGB")
 
 
-def image_ext(data: bytes) -> str:
-    """File extension for encoded image bytes (``jpg``, ``png`` ...), ``bin`` when unknown."""
+def stored_form(raw: bytes, decoded) -> tuple[bytes, str]:
+    """What a corpus stores for an input image: its original bytes and extension when stock tools read them (JPEG,
+    PNG) and their pixels are the decoded frame (no EXIF rotation); else ``decoded`` as PNG."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            return _EXT_BY_FORMAT.get(img.format or "", "bin")
+        with Image.open(io.BytesIO(raw)) as img:
+            ext, rotated = _EXT_BY_FORMAT.get(img.format or "", "bin"), img.getexif().get(0x0112, 1) != 1
     except Exception:
-        return "bin"
+        ext, rotated = "bin", False
+    if ext in ("jpg", "png") and not rotated:
+        return raw, ext
+    buf = io.BytesIO()
+    decoded.save(buf, format="PNG")
+    return buf.getvalue(), "png"

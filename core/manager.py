@@ -1,17 +1,10 @@
-"""The plugin manager: built-in plugins, entry-point plugins, and one registry per component kind.
+"""The plugin manager: kernel, built-in and entry-point plugins, and one registry per component kind.
 
-Nothing is loaded at import. :func:`plugin_manager` builds the manager on first use (idempotent);
-:func:`registry` collects a kind's registrations on first use.
-
-Environment:
-
-``PANEL2PATCH_BLOCK_PLUGINS``
-    Comma-separated plugin names never to register (built-ins by their module name such as
-    ``panel2patch.plugins.cleaners``, third-party plugins by entry-point name).
-``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD``
-    When set to a non-empty value other than ``0``, entry-point plugins are not loaded.
-``PANEL2PATCH_TRACE_HOOKS``
-    When set, every hook call and its result is written to stderr.
+Nothing is loaded at import: :func:`plugin_manager` builds the manager on first use (idempotent) and
+:func:`registry` collects every kind's registrations on first use. Environment: ``PANEL2PATCH_BLOCK_PLUGINS``
+(comma-separated plugin names never to register: built-ins by module name, others by entry-point name),
+``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD`` (non-empty and not ``0``: no entry-point plugins) and
+``PANEL2PATCH_TRACE_HOOKS`` (every hook call and its outcome written to stderr).
 """
 
 from __future__ import annotations
@@ -34,7 +27,7 @@ ENV_NO_AUTOLOAD = "PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_TRACE = "PANEL2PATCH_TRACE_HOOKS"
 
 #: Kernel plugins: always registered, cannot be blocked.
-KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.kinds",)
+KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.components",)
 
 #: Built-in plugins, registered like third-party ones (and blockable like them).
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -134,8 +127,7 @@ def _trace(pm: pluggy.PluginManager) -> None:
         print(f"[panel2patch hook] {hook_name}({', '.join(kwargs)}) -> [{owners}]", file=sys.stderr)
 
     def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
-        exc = outcome.exception
-        status = f"raised {exc!r}" if exc is not None else "ok"
+        status = "ok" if outcome.exception is None else f"raised {outcome.exception!r}"
         print(f"[panel2patch hook] {hook_name} {status}", file=sys.stderr)
 
     pm.add_hookcall_monitoring(before, after)
@@ -174,23 +166,26 @@ def settings_schemas() -> dict[str, type]:
     pm = plugin_manager()
     with _lock:
         if not _schemas:
-            owners: dict[str, str] = {}
-            for owner, section, schema in _each_registration(pm, "register_settings"):
-                if section in owners:
-                    raise PluginError(f"settings of section {section!r} are registered by {owners[section]!r} and {owner!r}")
-                owners[section] = owner
-                _schemas[section] = schema
+            _schemas.update({k: v for k, (v, _) in _unique(pm, "register_settings", "settings of section").items()})
         return dict(_schemas)
 
 
+def _unique(pm: pluggy.PluginManager, hook: str, what: str) -> dict[str, tuple[Any, str]]:
+    """``{name: (value, owner)}`` of a hook's registrations; a name registered twice is an error naming both."""
+    found: dict[str, tuple[Any, str]] = {}
+    for owner, name, value in _each_registration(pm, hook):
+        if name in found:
+            raise PluginError(f"{what} {name!r} is registered twice: by plugin {found[name][1]!r} and by {owner!r}")
+        found[name] = (value, owner)
+    return found
+
+
 def _collect_kinds(pm: pluggy.PluginManager) -> dict[str, Kind]:
-    found: dict[str, tuple[Kind, str]] = {}
     slots: dict[str, str] = {}
-    for owner, name, spec in _each_registration(pm, "register_kinds"):
+    found = _unique(pm, "register_kinds", "component kind")
+    for name, (spec, owner) in found.items():
         if not isinstance(spec, Kind):
             raise PluginError(f"plugin {owner!r} registered kind {name!r} with a {type(spec).__name__}, not a Kind")
-        if name in found:
-            raise PluginError(f"component kind {name!r} is registered twice: by plugin {found[name][1]!r} and by {owner!r}")
         if not hasattr(pm.hook, spec.hook):
             raise PluginError(
                 f"plugin {owner!r} declares kind {name!r} with hook {spec.hook!r}, which no hook spec declares; "
@@ -200,7 +195,6 @@ def _collect_kinds(pm: pluggy.PluginManager) -> dict[str, Kind]:
             if spec.slot in slots:
                 raise PluginError(f"recipe slot {spec.slot!r} is claimed by kinds {slots[spec.slot]!r} and {name!r}")
             slots[spec.slot] = name
-        found[name] = (spec, owner)
     return {name: spec for name, (spec, _) in found.items()}
 
 
@@ -256,5 +250,4 @@ def _collect(pm: pluggy.PluginManager, specs: dict[str, Kind]) -> dict[str, Regi
 
 
 def build(kind: str, name: str, args: dict[str, Any] | None = None) -> Any:
-    """Build the component ``name`` of ``kind`` with ``args``."""
     return registry(kind).build(name, args)

@@ -9,7 +9,6 @@ restarted with the same command skips committed chunks and produces the same cor
 from __future__ import annotations
 
 import hashlib
-import io
 import sys
 import time
 from collections import Counter, defaultdict
@@ -18,25 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .components import CaptionSplitter, FigureStage
-from .config import Recipe, build, component_keys, load, slots, validate
+from .config import Recipe, build, component_keys, settings, slots, validate
 from .data import CaptionSplit, Figure, SourceItem
-from .errors import ImageError, Panel2PatchError
-from .images import image_ext, open_image
+from .errors import Panel2PatchError, Reject
+from .images import open_image, stored_form
 from .manager import plugin_manager
-from .run import RunInfo, versions, world_info
-from .settings import parse_mine_settings
+from .run import RunInfo, versions
 
 TARGETS = ("panels", "markers", "regions")
 #: The kernel's own mining slots; other ``mine.*`` slots belong to kinds that plugins add.
 PIPELINE_SLOTS = ("source", "parser", "markers", "splitter", "regions", "cleaners", "writer")
-
-
-class Reject(Exception):
-    """One input item cannot become a corpus sample; ``reason`` is a short machine-readable tag."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
 
 
 @dataclass
@@ -50,15 +40,10 @@ class ChunkStats:
     ids: Any = field(default_factory=hashlib.sha1)  # digest of the chunk's input ids, checked on resume
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ids_sha1": self.ids.hexdigest(),
-            "inputs": self.inputs,
-            "figures": self.figures,
-            "counts": dict(self.counts),
-            "rejects": dict(self.rejects),
-            "cleaners": {k: dict(v) for k, v in self.cleaners.items()},
-            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
-        }
+        return {"ids_sha1": self.ids.hexdigest(), "inputs": self.inputs, "figures": self.figures,
+                "counts": dict(self.counts), "rejects": dict(self.rejects),
+                "cleaners": {k: dict(v) for k, v in self.cleaners.items()},
+                "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
     def add(self, other: dict[str, Any]) -> None:
         self.inputs += other["inputs"]
@@ -70,34 +55,16 @@ class ChunkStats:
         self.seconds.update(other["seconds"])
 
 
-def parse_shard(spec: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n); None -> the launcher's rank and world size (or 0/1)."""
-    if spec is None:
-        rank, _, world_size = world_info()
-        return rank, world_size
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise Panel2PatchError(f"--shard must look like 'i/n' (e.g. 0/4), got {spec!r}") from None
-    if not 0 <= i < n:
-        raise Panel2PatchError(f"--shard {spec}: need 0 <= i < n")
-    return i, n
-
-
 def check_id(figure_id: str) -> None:
     if not figure_id or not figure_id.strip():
         raise Reject("missing_id", "empty figure id")
     if "/" in figure_id or "\\" in figure_id or ".." in figure_id or any(ord(c) < 32 for c in figure_id):
-        raise Reject(
-            "unsafe_id",
-            f"figure id {figure_id!r} contains a path separator, '..' or a control character; "
-            "ids name figures, not paths",
-        )
+        detail = "contains a path separator, '..' or a control character; ids name figures, not paths"
+        raise Reject("unsafe_id", f"figure id {figure_id!r} {detail}")
 
 
 def assign_subcaptions(figure: Figure, split: CaptionSplit, splitter: CaptionSplitter) -> None:
-    """Give each panel the sub-caption the splitter assigns it; a single unassigned panel gets the
-    whole caption."""
+    """Give each panel the sub-caption the splitter assigns it; a single unassigned panel gets the whole caption."""
     assigned = splitter.assign(split, figure)
     for panel in figure.panels:
         panel.preamble = split.preamble or None
@@ -116,8 +83,8 @@ class Miner:
         self.section = recipe.section("mine")
         self.shard, self.num_shards, self.limit = shard, num_shards, limit
         validate(recipe)
-        settings = parse_mine_settings(self.section, recipe.source, component_keys("mine"))
-        self.chunk_size, self.max_pixels = settings.chunk_size, settings.max_pixels
+        mine = settings(recipe, "mine")
+        self.chunk_size, self.max_pixels = mine.chunk_size, mine.max_pixels
         self.source = build(recipe, "mine.source")
         self.parser = build(recipe, "mine.parser")
         self.detector = build(recipe, "mine.markers")
@@ -135,20 +102,18 @@ class Miner:
 
     def _domain_stages(self) -> list[tuple[str, FigureStage]]:
         """``(key, component)`` of the plugin kinds' ``mine.*`` slots that the recipe fills, in slot order."""
-        stages = []
+        stages: list[tuple[str, FigureStage]] = []
         for slot, kind in slots().items():
             section, key = slot.split(".", 1)
-            if section != "mine" or key in PIPELINE_SLOTS or not issubclass(kind.base, FigureStage):
-                continue
-            built = build(self.recipe, slot)
-            for n, stage in enumerate(built if kind.many else [built] if built is not None else []):
-                stages.append((f"{key}[{n}]" if kind.many else key, stage))
+            if section == "mine" and key not in PIPELINE_SLOTS and issubclass(kind.base, FigureStage):
+                built = build(self.recipe, slot)
+                stages += [(f"{key}[{n}]", s) for n, s in enumerate(built)] if kind.many else [(key, built)] * (built is not None)
         return stages
 
     # -- one figure -------------------------------------------------------------------------------
     def mine_one(self, item: SourceItem, stats: ChunkStats) -> tuple[Figure, bytes, str]:
         if item.error is not None:
-            raise Reject(item.error.reason, item.error.detail)
+            raise item.error
         check_id(item.id)
         if not isinstance(item.caption, str) or not item.caption.strip():
             raise Reject("missing_caption", "the figure has no caption text")
@@ -184,32 +149,16 @@ class Miner:
                 stats.cleaners[name][t] += before[t] - len(getattr(figure, t))
         t4 = time.perf_counter()
         stats.seconds.update({"decode": t1 - t0, "parse": t2 - t1, "markers": t3 - t2, "split_regions_clean": t4 - t3})
-        data, ext = self._stored_image(raw, image)
+        data, ext = stored_form(raw, image)
         return figure, data, ext
 
     def _call(self, component: str, fn, *args):
         try:
             return fn(*args)
-        except (Reject, ImageError):
+        except Reject:
             raise
         except Exception as exc:
             raise Reject("component_error", f"{component} raised {type(exc).__name__}: {exc}") from exc
-
-    @staticmethod
-    def _stored_image(raw: bytes, decoded) -> tuple[bytes, str]:
-        """Original bytes when stock tools read them and their pixels match the mined frame; else PNG."""
-        from PIL import Image
-
-        ext = image_ext(raw)
-        rotated = False
-        if ext == "jpg":
-            with Image.open(io.BytesIO(raw)) as img:
-                rotated = img.getexif().get(0x0112, 1) != 1
-        if ext in ("jpg", "png") and not rotated:
-            return raw, ext
-        buf = io.BytesIO()
-        decoded.save(buf, format="PNG")
-        return buf.getvalue(), "png"
 
     # -- the shard --------------------------------------------------------------------------------
     def items(self) -> Iterator[tuple[int, SourceItem, bool]]:
@@ -236,8 +185,7 @@ class Miner:
         is_main = self.run.is_main
         self.hook.on_run_start(run=self.run, is_main=is_main)
         self.hook.on_stage_start(run=self.run, stage="mine", is_main=is_main)
-        total = ChunkStats()
-        current = ChunkStats()
+        total, current = ChunkStats(), ChunkStats()
         committed: dict[str, Any] | None = None  # stats of the committed chunk being skipped
         chunk = -1
         bar = tqdm(desc=f"mine shard {self.shard}/{self.num_shards}", unit="fig", disable=not progress, file=sys.stderr)
@@ -264,6 +212,8 @@ class Miner:
             raise
         finally:
             bar.close()
+        if total.inputs != total.figures + sum(total.rejects.values()):
+            raise Panel2PatchError("internal accounting error: inputs != figures + rejects")
         summary = total.to_json()
         self.hook.on_stage_end(run=self.run, stage="mine", summary=summary, is_main=is_main)
         self._write_manifest(total)
@@ -276,9 +226,8 @@ class Miner:
             if duplicate:
                 raise Reject("duplicate_id", f"figure id {item.id!r} appeared earlier in the source")
             figure, data, ext = self.mine_one(item, stats)
-        except (Reject, ImageError) as exc:
-            reason = exc.reason
-            detail = exc.detail if isinstance(exc, Reject) else str(exc)
+        except Reject as exc:
+            reason, detail = exc.reason, exc.detail
             self.writer.reject(item.id, reason, f"{detail} (from {item.origin})" if item.origin else detail)
             stats.rejects[reason] += 1
             if reason == "component_error":
@@ -304,31 +253,9 @@ class Miner:
         total.add(committed)
 
     def _write_manifest(self, total: ChunkStats) -> None:
-        manifest = {
-            "kind": "panel2patch-corpus",
-            "schema_version": 1,
-            "shard": self.shard,
-            "num_shards": self.num_shards,
-            **total.to_json(),
-            "recipe": self.recipe.source,
-            "config": self.recipe.config,
-            "versions": versions("torch", "torchvision", "rapidocr-onnxruntime", "opencv-python"),
-            "command": sys.argv,
-        }
-        self.writer.finish(manifest)
+        self.writer.finish({
+            "kind": "panel2patch-corpus", "schema_version": 1, "shard": self.shard, "num_shards": self.num_shards,
+            **total.to_json(), "recipe": self.recipe.source, "config": self.recipe.config,
+            "versions": versions("torch", "torchvision", "rapidocr-onnxruntime", "opencv-python"), "command": sys.argv,
+        })
 
-
-def main(args) -> int:
-    recipe = load(args.recipe, args.overrides)
-    shard, num_shards = parse_shard(args.shard)
-    miner = Miner(recipe, shard, num_shards, limit=args.limit)
-    stats = miner.run_shard()
-    rejects = sum(stats.rejects.values())
-    print(
-        f"mined {stats.inputs} inputs: {stats.figures} figures "
-        f"({stats.counts['panels']} panels, {stats.counts['regions']} regions, {stats.counts['markers']} markers), "
-        f"{rejects} rejected" + (f" {dict(stats.rejects)}" if rejects else "")
-    )
-    if stats.inputs != stats.figures + rejects:
-        raise Panel2PatchError("internal accounting error: inputs != figures + rejects")
-    return 0

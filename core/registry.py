@@ -43,8 +43,7 @@ class Registry:
     """Components of one kind (``"figure_parsers"``, ``"box_cleaners"`` ...) keyed by name."""
 
     def __init__(self, kind: str, base: type | None = None) -> None:
-        self.kind = kind
-        self.base = base
+        self.kind, self.base = kind, base
         self._entries: dict[str, Entry] = {}
 
     def add(self, name: str, factory: Callable[..., Any], owner: str) -> None:
@@ -74,9 +73,7 @@ class Registry:
             return self._entries[name]
         except KeyError:
             available = ", ".join(self.names()) or "none"
-            raise UnknownComponentError(
-                f"unknown {self.kind} component {name!r}; available: {available}"
-            ) from None
+            raise UnknownComponentError(f"unknown {self.kind} component {name!r}; available: {available}") from None
 
     def bind(self, name: str, args: Mapping[str, Any] | None) -> inspect.BoundArguments:
         """Check ``args`` against the factory's signature and annotations without calling it."""
@@ -87,22 +84,22 @@ class Registry:
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         unknown = [k for k in args if k not in params and not takes_kwargs]
         if unknown:
-            accepted = ", ".join(p for p in params if params[p].kind is not params[p].VAR_KEYWORD)
-            raise RecipeError(
-                f"{self.kind} {name!r} takes no argument {unknown[0]!r}; it accepts: {accepted or 'none'}"
-            )
+            accepted = ", ".join(p for p in params if params[p].kind is not params[p].VAR_KEYWORD) or "none"
+            raise RecipeError(f"{self.kind} {name!r} takes no argument {unknown[0]!r}; it accepts: {accepted}")
         try:
             bound = sig.bind(**args)
         except TypeError as exc:
             raise RecipeError(f"{self.kind} {name!r}: {exc}") from None
-        hints = _type_hints(entry.factory)
+        try:
+            hints = typing.get_type_hints(entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory)
+        except Exception:  # unresolvable forward references: skip type checks rather than guess
+            hints = {}
         for key, value in bound.arguments.items():
             hint = hints.get(key)
             if hint is not None and not matches(value, hint):
-                raise RecipeError(
-                    f"{self.kind} {name!r} argument {key!r} expects {_describe(hint)}, got "
-                    f"{type(value).__name__} {value!r}"
-                )
+                expected = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+                got = f"{type(value).__name__} {value!r}"
+                raise RecipeError(f"{self.kind} {name!r} argument {key!r} expects {expected}, got {got}")
         return bound
 
     def build(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
@@ -114,14 +111,6 @@ class Registry:
                 f"{type(instance).__name__}, not a {self.base.__name__}"
             )
         return instance
-
-
-def _type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    try:
-        return typing.get_type_hints(target)
-    except Exception:  # unresolvable forward references: skip type checks rather than guess
-        return {}
 
 
 def matches(value: Any, hint: Any) -> bool:
@@ -142,7 +131,3 @@ def matches(value: Any, hint: Any) -> bool:
     except (PydanticSchemaGenerationError, TypeError):
         return True
     return True
-
-
-def _describe(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

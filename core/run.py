@@ -14,11 +14,8 @@ from .errors import Panel2PatchError
 #: Distributions every run records; a run adds its own (``versions("deepspeed")``).
 CORE_DISTRIBUTIONS = ("numpy", "pillow", "pluggy", "omegaconf", "webdataset")
 
-# (rank, local rank, world size) variables, most specific launcher first.
-_LAUNCHERS = (
-    ("RANK", "LOCAL_RANK", "WORLD_SIZE"),  # torchrun, deepspeed
-    ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS"),  # srun
-)
+# (rank, local rank, world size) variables, most specific launcher first: torchrun and deepspeed, then srun.
+_LAUNCHERS = (("RANK", "LOCAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS"))
 
 
 @dataclass

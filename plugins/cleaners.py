@@ -14,7 +14,7 @@ from typing import Literal
 from panel2patch.components import BoxCleaner
 from panel2patch.data import Box, Figure
 from panel2patch.hookspecs import hookimpl
-from panel2patch.plugins.boxes import box_area, box_center, box_clip, box_nms
+from panel2patch.parsers.boxes import box_area, box_center, box_clip, box_nms
 
 Target = Literal["panels", "markers", "regions"]
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
-from panel2patch.cli import recipe_arguments
 from panel2patch.components import Command
+from panel2patch.errors import Panel2PatchError
 from panel2patch.hookspecs import hookimpl
+from panel2patch.run import world_info
+
+
+def recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``RECIPE [OVERRIDES...]`` arguments every recipe-driven command takes."""
+    parser.add_argument("recipe", help="shipped recipe name or path to a .yaml file")
+    parser.add_argument("overrides", nargs="*", help="dotlist overrides, e.g. mine.writer.args.out=corpus")
 
 
 class PluginsCommand(Command):
@@ -34,7 +43,7 @@ class RecipesCommand(Command):
     help = "list shipped recipes"
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch.config import describe, shipped
+        from panel2patch.config import shipped
 
         for name, path in sorted(shipped().items()):
             print(f"{name:<24} {describe(path)}")
@@ -49,9 +58,7 @@ class CopyRecipeCommand(Command):
         parser.add_argument("dest")
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch.config import copy
-
-        print(copy(args.name, args.dest))
+        print(copy_recipe(args.name, args.dest))
         return 0
 
 
@@ -81,9 +88,33 @@ class MineCommand(Command):
         parser.add_argument("--limit", type=int, help="mine at most this many figures")
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch.mining import main
+        from panel2patch.config import load
+        from panel2patch.mining import Miner
 
-        return main(args)
+        recipe = load(args.recipe, args.overrides)
+        shard, num_shards = parse_shard(args.shard)
+        stats = Miner(recipe, shard, num_shards, limit=args.limit).run_shard()
+        rejects = sum(stats.rejects.values())
+        print(
+            f"mined {stats.inputs} inputs: {stats.figures} figures "
+            f"({stats.counts['panels']} panels, {stats.counts['regions']} regions, {stats.counts['markers']} markers), "
+            f"{rejects} rejected" + (f" {dict(stats.rejects)}" if rejects else "")
+        )
+        return 0
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n); None -> the launcher's rank and world size (or 0/1)."""
+    if spec is None:
+        rank, _, world_size = world_info()
+        return rank, world_size
+    try:
+        i, n = (int(x) for x in spec.split("/"))
+    except ValueError:
+        raise Panel2PatchError(f"--shard must look like 'i/n' (e.g. 0/4), got {spec!r}") from None
+    if not 0 <= i < n:
+        raise Panel2PatchError(f"--shard {spec}: need 0 <= i < n")
+    return i, n
 
 
 @hookimpl
@@ -124,3 +155,25 @@ def describe_plugins() -> list[dict[str, Any]]:
         rows.append({"name": name, "distribution": dist, "version": version, "hooks": hooks,
                      "components": owned.get(name, [])})
     return rows
+
+
+def describe(path: Path) -> str:
+    """The first comment line of a recipe: what it is for."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def copy_recipe(name: str, dest: str) -> Path:
+    """Copy a shipped (or any) recipe to ``dest`` (a folder or a file name); never overwrites."""
+    from panel2patch.config import locate
+
+    src = locate(name)
+    target = Path(dest)
+    if target.is_dir():
+        target = target / src.name
+    if target.exists():
+        raise Panel2PatchError(f"{target} exists; choose another destination or remove it first")
+    shutil.copyfile(src, target)
+    return target

@@ -13,7 +13,7 @@ from __future__ import annotations
 from panel2patch.components import GranularityLevel
 from panel2patch.data import Box, Figure, LevelSample, Node, Panel, Region
 from panel2patch.hookspecs import hookimpl
-from panel2patch.plugins.boxes import box_clip, box_dilate
+from panel2patch.parsers.boxes import box_clip, box_dilate
 
 
 def _big_enough(box: Box, min_size: float) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from panel2patch.components import RegionMiner
 from panel2patch.data import Box, CaptionSplit, Figure, Marker, MarkerClause, Panel, Region
 from panel2patch.hookspecs import hookimpl
-from panel2patch.plugins.boxes import box_center, box_clip, box_dilate, box_nms
+from panel2patch.parsers.boxes import box_center, box_clip, box_dilate, box_nms
 
 #: which caption clause kinds describe which marker kinds
 CLAUSE_KINDS: dict[str, tuple[str, ...]] = {

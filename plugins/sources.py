@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from panel2patch.components import Source
-from panel2patch.data import Rejection, SourceItem
-from panel2patch.errors import Panel2PatchError
+from panel2patch.data import SourceItem
+from panel2patch.errors import Panel2PatchError, Reject
 from panel2patch.hookspecs import hookimpl
 from panel2patch.images import IMAGE_EXTS
 
@@ -66,21 +66,21 @@ class FolderSource(Source):
         for line, row, error in self._rows():
             origin = f"{self.index.name}:{line}"
             if error is not None:
-                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Rejection("bad_index_row", error))
+                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Reject("bad_index_row", error))
                 continue
             figure_id = str(row.get("id") or "").strip()
             if not figure_id:
-                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Rejection("missing_id", "row has no id"))
+                yield SourceItem(id=origin, image=b"", caption=None, origin=origin, error=Reject("missing_id", "row has no id"))
                 continue
             caption = row.get("caption")
             image_ref = str(row.get("image") or "")
             path = (self.root / image_ref) if image_ref else None
             if path is None or not path.is_file():
-                yield SourceItem(figure_id, b"", caption, origin, error=Rejection("missing_image", f"{image_ref!r} not found under {self.root}"))
+                yield SourceItem(figure_id, b"", caption, origin, error=Reject("missing_image", f"{image_ref!r} not found under {self.root}"))
                 continue
             size = path.stat().st_size
             if size > self.max_bytes:
-                yield SourceItem(figure_id, b"", caption, origin, error=Rejection("file_too_large", f"{size} bytes > {self.max_bytes}"))
+                yield SourceItem(figure_id, b"", caption, origin, error=Reject("file_too_large", f"{size} bytes > {self.max_bytes}"))
                 continue
             meta = {k: v for k, v in row.items() if k not in ("id", "image", "caption")}
             yield SourceItem(figure_id, b"", caption, origin, metadata=meta, path=str(path))
@@ -128,7 +128,7 @@ class WebDatasetSource(Source):
                 yield self._item(shard, sample)
             for n, message in enumerate(errors):
                 origin = f"{os.path.basename(shard)}#error{n}"
-                yield SourceItem(origin, b"", None, origin, error=Rejection("bad_shard", message))
+                yield SourceItem(origin, b"", None, origin, error=Reject("bad_shard", message))
 
     @staticmethod
     def _item(shard: str, sample: dict) -> SourceItem:
@@ -148,9 +148,9 @@ class WebDatasetSource(Source):
             try:
                 caption = sample["txt"].decode("utf-8")
             except UnicodeDecodeError as exc:
-                error = Rejection("caption_not_utf8", str(exc))
+                error = Reject("caption_not_utf8", str(exc))
         if image is None:
-            error = error or Rejection("missing_image", f"sample has members {sorted(k for k in sample if not k.startswith('__'))}")
+            error = error or Reject("missing_image", f"sample has members {sorted(k for k in sample if not k.startswith('__'))}")
         return SourceItem(figure_id, image or b"", caption, origin, metadata=meta if isinstance(meta, dict) else {}, error=error)
 
 

@@ -6,6 +6,7 @@ import sys
 
 from panel2patch import config
 from panel2patch.cli import main
+from panel2patch.plugins.commands import describe
 
 
 def test_help_lists_every_command():
@@ -35,7 +36,7 @@ def test_recipes_lists_shipped_recipes_with_descriptions(capsys):
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
     for name, path in config.shipped().items():
-        assert name in out and config.describe(path) in out
+        assert name in out and describe(path) in out
 
 
 def test_cp_copies_a_recipe_and_refuses_to_overwrite(tmp_path, capsys):

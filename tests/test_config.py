@@ -7,6 +7,7 @@ import pytest
 
 from panel2patch import config
 from panel2patch.errors import RecipeError
+from panel2patch.plugins.commands import describe
 
 MINE = """\
 # a test recipe
@@ -33,7 +34,7 @@ def test_every_shipped_recipe_validates(name):
     recipe = config.load(name)
     checked = config.validate(recipe)
     assert checked, f"{name} names no component"
-    assert config.describe(config.shipped()[name]), f"{name} has no header comment"
+    assert describe(config.shipped()[name]), f"{name} has no header comment"
     text = config.shipped()[name].read_text()
     assert "panel2patch " in text.split("\n\n")[0] or "deepspeed " in text, f"{name}: header lacks its command"
 

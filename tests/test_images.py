@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from panel2patch.errors import ImageDecodeError, ImageTooLargeError
-from panel2patch.images import image_ext, open_image
+from panel2patch.images import open_image, stored_form
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -68,8 +68,35 @@ def test_pixel_limit_raises_too_large():
         open_image(encode(Image.new("RGB", (50, 50))), max_pixels=1000)
 
 
-def test_path_input_and_extension(tmp_path):
+def test_path_input(tmp_path):
     path = tmp_path / "x.png"
     path.write_bytes(encode(Image.new("RGB", (3, 3))))
     assert open_image(path).size == (3, 3)
-    assert image_ext(path.read_bytes()) == "png" and image_ext(b"nope") == "bin"
+
+
+def _with_orientation(fmt: str, orientation: int) -> bytes:
+    img = Image.new("RGB", (4, 2), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg")])
+def test_stored_form_keeps_original_bytes_stock_tools_read(fmt, ext):
+    raw = _with_orientation(fmt, 1)
+    assert stored_form(raw, open_image(raw)) == (raw, ext)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_stored_form_is_the_decoded_frame_when_exif_rotates_it(fmt):
+    raw = _with_orientation(fmt, 6)  # rotate 90: the decoded frame is 2 x 4
+    data, ext = stored_form(raw, open_image(raw))
+    assert ext == "png" and data != raw and Image.open(io.BytesIO(data)).size == (2, 4)
+
+
+def test_stored_form_re_encodes_formats_stock_tools_may_not_read():
+    raw = encode(Image.new("RGB", (3, 3)), "TIFF")
+    data, ext = stored_form(raw, open_image(raw))
+    assert ext == "png" and Image.open(io.BytesIO(data)).format == "PNG"

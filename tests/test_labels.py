@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from panel2patch.parsers.boxes import box_iou
 from panel2patch.parsers.labels import reader as reader_module
 from panel2patch.parsers.labels.candidates import Candidate, Glyph, find_candidates
 from panel2patch.parsers.labels.reader import LabelReader
@@ -25,7 +26,6 @@ from panel2patch.parsers.labels.sequence import (
     reading_rows,
 )
 from panel2patch.parsers.layout.parser import LayoutParser
-from panel2patch.plugins.boxes import box_iou
 
 
 def photo(w: int, h: int, seed: int, lo: int = 40, hi: int = 200) -> Image.Image:

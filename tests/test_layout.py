@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 from panel2patch import manager
 from panel2patch.components import FigureParser
 from panel2patch.images import open_image
+from panel2patch.parsers.boxes import box_iou
 from panel2patch.parsers.layout.foreground import background_colour, foreground_mask, reduce_mask
 from panel2patch.parsers.layout.parser import LayoutParser
-from panel2patch.plugins.boxes import box_iou
 
 Box = tuple[int, int, int, int]
 

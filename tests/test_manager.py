@@ -108,8 +108,8 @@ def test_a_builtin_that_fails_to_import_is_named(monkeypatch):
 
 
 def test_kernel_plugins_cannot_be_blocked(monkeypatch):
-    monkeypatch.setenv(manager.ENV_BLOCK, "panel2patch.kinds")
-    with pytest.raises(PluginError, match="'panel2patch.kinds' is part of the kernel and cannot be blocked"):
+    monkeypatch.setenv(manager.ENV_BLOCK, "panel2patch.components")
+    with pytest.raises(PluginError, match="'panel2patch.components' is part of the kernel and cannot be blocked"):
         manager.plugin_manager()
 
 

@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 from panel2patch import manager
 from panel2patch.data import Marker, Panel
 from panel2patch.errors import RecipeError
+from panel2patch.parsers.boxes import box_iou
 from panel2patch.parsers.markers.detector import ShapeMarkerDetector
-from panel2patch.plugins.boxes import box_iou
 
 WHITE, BLACK, YELLOW, RED, GREEN = (255, 255, 255), (0, 0, 0), (255, 230, 0), (230, 20, 20), (20, 200, 40)
 

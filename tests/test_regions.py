@@ -6,7 +6,7 @@ import pytest
 
 from panel2patch import manager
 from panel2patch.data import CaptionSplit, Figure, Marker, MarkerClause, Panel, Region
-from panel2patch.plugins.boxes import box_center
+from panel2patch.parsers.boxes import box_center
 from panel2patch.plugins.regions import MarkerRegionMiner
 
 # A 400 x 400 panel: with the default min_frac / max_frac a region's side lies in [32, 200].

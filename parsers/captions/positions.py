@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 
 from panel2patch.data import CaptionSplit, Figure, Panel
-from panel2patch.plugins.boxes import box_center
+from panel2patch.parsers.boxes import box_center
 
 from .roles import set_context
 from .tokens import Mention

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from panel2patch.data import Box
-from panel2patch.plugins.boxes import box_inside_share, box_iou
+from panel2patch.parsers.boxes import box_inside_share, box_iou
 
 from .glyphs import IBox, glyph_groups
 

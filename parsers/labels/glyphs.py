@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from panel2patch.plugins.boxes import box_contains, box_union
+from panel2patch.parsers.boxes import box_contains, box_union
 
 from ..series import ROMAN
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from panel2patch.plugins.boxes import box_union
+from panel2patch.parsers.boxes import box_union
 
 from .segmenter import Block, IBox, area, distance
 

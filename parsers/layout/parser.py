@@ -48,7 +48,7 @@ from panel2patch.components import FigureParser
 from panel2patch.data import FigureParse, Panel
 from panel2patch.hookspecs import hookimpl
 from panel2patch.images import to_rgb
-from panel2patch.plugins.boxes import box_contains, box_union
+from panel2patch.parsers.boxes import box_contains, box_union
 
 from .foreground import background_colour, foreground_mask, reduce_mask
 from .merging import merge_unlabelled

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from panel2patch.plugins.boxes import box_union
+from panel2patch.parsers.boxes import box_union
 
 #: Integer box in analysis-grid cells: (x0, y0, x1, y1), end-exclusive.
 IBox = tuple[int, int, int, int]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from panel2patch.plugins.boxes import box_nms
+from panel2patch.parsers.boxes import box_nms
 
 from .found import FoundMarker
 

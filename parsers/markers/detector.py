@@ -41,7 +41,7 @@ import numpy as np
 from panel2patch.components import MarkerDetector
 from panel2patch.data import Box, Marker, Panel
 from panel2patch.hookspecs import hookimpl
-from panel2patch.plugins.boxes import box_inside_share, box_iou
+from panel2patch.parsers.boxes import box_inside_share, box_iou
 
 from .cleanup import drop_repeats, non_max_suppression
 from .found import FoundMarker

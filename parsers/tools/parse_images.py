@@ -158,7 +158,7 @@ def main(args: Namespace) -> int:
             image = open_image(path)
         except (ImageError, OSError) as exc:
             failed += 1
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = exc.detail if isinstance(exc, ImageError) else exc.strerror or str(exc)
             print(f"panel2patch parse: {path}: cannot read image: {reason}", file=sys.stderr)
             continue
         try:

@@ -32,7 +32,7 @@ from typing import Any
 from panel2patch.corpus import CorpusError, find_shards, iter_shard
 from panel2patch.data import Box, Figure, Point
 from panel2patch.errors import Panel2PatchError
-from panel2patch.plugins.boxes import box_iou
+from panel2patch.parsers.boxes import box_iou
 
 PANEL_IOUS = (0.5, 0.75)
 MARKER_IOU = 0.3

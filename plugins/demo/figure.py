@@ -11,7 +11,7 @@ from PIL import Image
 
 from panel2patch.data import Box, Figure, Marker, Panel, Region
 from panel2patch.errors import Panel2PatchError
-from panel2patch.plugins.boxes import box_union
+from panel2patch.parsers.boxes import box_union
 
 from .charts import render_chart
 from .drawing import draw_label, label_extent

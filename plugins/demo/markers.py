@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from panel2patch.data import Box
-from panel2patch.plugins.boxes import box_clip, box_contains
+from panel2patch.parsers.boxes import box_clip, box_contains
 
 from .drawing import (
     centred_text,

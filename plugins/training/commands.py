@@ -16,9 +16,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from panel2patch.cli import recipe_arguments
 from panel2patch.components import Command
 from panel2patch.hookspecs import hookimpl
+from panel2patch.plugins.commands import recipe_arguments
 
 from .settings import EvalSettings, TrainSettings
 
@@ -70,15 +70,15 @@ class RunCommand(Command):
         recipe_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch import mining
         from panel2patch.config import load
         from panel2patch.errors import RecipeError
+        from panel2patch.plugins.commands import MineCommand
 
         recipe = load(args.recipe, args.overrides)
         if "mine" not in recipe.config:
             raise RecipeError(f"{recipe.source}: 'run' needs a 'mine' section")
         args.shard, args.limit = None, None
-        mining.main(args)
+        MineCommand().run(args)
         if "train" in recipe.config:
             args.resume = None
             return train(args)

@@ -75,9 +75,8 @@ def evaluate(args: argparse.Namespace) -> int:
     """In-batch retrieval R@1/R@5 per level on the held-out split of the recipe's corpus; prints a table."""
     import torch
 
-    from panel2patch.config import build, component_keys, load, validate
+    from panel2patch.config import build, component_keys, load, parse_settings, validate
     from panel2patch.corpus import find_shards
-    from panel2patch.settings import parse_settings
 
     from .export import EXPORT_WEIGHTS, load_weights
     from .model import wrap_model

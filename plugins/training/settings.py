@@ -1,4 +1,4 @@
-"""Schemas of the ``train`` and ``eval`` sections' plain settings (see :mod:`panel2patch.settings`)."""
+"""Schemas of the ``train`` and ``eval`` sections' plain settings (see :mod:`panel2patch.config`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from panel2patch.settings import parse_settings, positive
+from panel2patch.config import parse_settings, positive
 
 
 @dataclass

@@ -266,7 +266,9 @@ class Trainer:
         return loaders
 
     def _write_run_files(self) -> None:
-        (self.out_dir / "config.yaml").write_text(self.recipe.to_yaml(), encoding="utf-8")
+        from omegaconf import OmegaConf
+
+        (self.out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(self.recipe.config)), encoding="utf-8")
         info = {
             "recipe": self.recipe.source,
             "versions": versions("torch", "torchvision", "open_clip_torch", "deepspeed"),
