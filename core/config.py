@@ -9,10 +9,11 @@ A recipe names components by registered name, each with its own ``args``::
         - {name: box_nms, args: {iou: 0.5}}
 
 Each component kind declares the slot it fills (:class:`~panel2patch.registry.Kind`); the other keys of a section are
-plain settings, checked against the schema registered for the section (``register_settings``): a dataclass used as an
-OmegaConf structured config, so unknown keys and wrong types are refused with the file and key, and whose ``check``
-refuses what a type cannot say (positive sizes, finite rates). The kernel owns ``mine``'s schema (:class:`MineSettings`). Command-line overrides are OmegaConf dotlists
-(``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as ``--local_rank=0`` are stripped first.
+plain settings, checked against the schema registered for it (``register_settings``; ``mine``'s is :class:`MineSettings`):
+a dataclass used as an OmegaConf structured config, so unknown keys and wrong types are refused with the file and key,
+whose ``check`` refuses what a type cannot say (positive sizes, finite rates). Command-line overrides are OmegaConf
+dotlists (``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as ``--local_rank=0`` are
+stripped first.
 """
 
 from __future__ import annotations

@@ -107,10 +107,10 @@ class Miner:
             section, key = slot.split(".", 1)
             if section == "mine" and key not in PIPELINE_SLOTS and issubclass(kind.base, FigureStage):
                 built = build(self.recipe, slot)
-                stages += [(f"{key}[{n}]", s) for n, s in enumerate(built)] if kind.many else [(key, built)] * (built is not None)
+                named = [(f"{key}[{n}]", s) for n, s in enumerate(built)] if kind.many else [(key, built)]
+                stages += [(k, s) for k, s in named if s is not None]
         return stages
 
-    # -- one figure -------------------------------------------------------------------------------
     def mine_one(self, item: SourceItem, stats: ChunkStats) -> tuple[Figure, bytes, str]:
         if item.error is not None:
             raise item.error
@@ -160,7 +160,6 @@ class Miner:
         except Exception as exc:
             raise Reject("component_error", f"{component} raised {type(exc).__name__}: {exc}") from exc
 
-    # -- the shard --------------------------------------------------------------------------------
     def items(self) -> Iterator[tuple[int, SourceItem, bool]]:
         """(position in shard, item, is_duplicate) for this shard's items, in source order."""
         seen: set[str] = set()
