@@ -37,8 +37,13 @@ def _histogram(counts: list[int]) -> dict[int, int]:
     return dict(sorted(Counter(counts).items()))
 
 
+def _esc(value: Any) -> str:
+    """Any corpus value as HTML text: every field of a corpus is untrusted (hand-edited JSON included)."""
+    return html.escape(str(value))
+
+
 def _table(rows: dict[Any, Any], head: tuple[str, str]) -> str:
-    body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows.items())
+    body = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in rows.items())
     return f"<table><tr><th>{head[0]}</th><th>{head[1]}</th></tr>{body or '<tr><td colspan=2>none</td></tr>'}</table>"
 
 
@@ -55,14 +60,14 @@ def _svg(figure, data: bytes) -> str:
         x0, y0, x1, y1 = (v * scale for v in box)
         shapes.append(
             f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" fill="none" '
-            f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{html.escape(title)}</title></rect>'
+            f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"><title>{_esc(title)}</title></rect>'
         )
 
     for p in figure.panels:
         rect(p.box, COLOURS["panel"], title=f"{p.id} {p.label or ''} {p.kind}")
         if p.label:
             shapes.append(f'<text x="{p.box[0] * scale + 4:.1f}" y="{p.box[1] * scale + 14:.1f}" fill="{COLOURS["panel"]}" '
-                          f'font-weight="bold">{html.escape(p.label)}</text>')
+                          f'font-weight="bold">{_esc(p.label)}</text>')
     for m in figure.markers:
         rect(m.box, COLOURS["marker"], "3,2", f"{m.kind} {m.text or ''}")
         if m.tip:
@@ -75,14 +80,14 @@ def _svg(figure, data: bytes) -> str:
 def _figure_block(figure, data: bytes) -> str:
     items = []
     for p in figure.panels:
-        items.append(f'<li class="p"><b>{html.escape(p.label or p.id)}</b> ({p.kind}): '
-                     f'<span class="muted">{html.escape(p.subcaption or "no sub-caption")}</span></li>')
+        items.append(f'<li class="p"><b>{_esc(p.label or p.id)}</b> ({_esc(p.kind)}): '
+                     f'<span class="muted">{_esc(p.subcaption or "no sub-caption")}</span></li>')
     for r in figure.regions:
-        items.append(f'<li class="r">region {r.id} in {r.panel_id}: {html.escape(" | ".join(r.texts))}</li>')
+        items.append(f'<li class="r">region {_esc(r.id)} in {_esc(r.panel_id)}: {_esc(" | ".join(r.texts))}</li>')
     markers = Counter(m.kind for m in figure.markers)
     return (
-        f'<div class="fig">{_svg(figure, data)}<div><h3>{html.escape(figure.id)}</h3>'
-        f'<p>{html.escape(figure.caption)}</p><p class="m">markers: {html.escape(str(dict(markers)) if markers else "none")}</p>'
+        f'<div class="fig">{_svg(figure, data)}<div><h3>{_esc(figure.id)}</h3>'
+        f'<p>{_esc(figure.caption)}</p><p class="m">markers: {_esc(dict(markers) if markers else "none")}</p>'
         f'<ul>{"".join(items)}</ul></div></div>'
     )
 
@@ -96,9 +101,11 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
     except CorpusError:
         manifest = {}
     removed_per_cleaner: dict[str, Counter] = {}
-    for part in manifest.get("shards", [manifest]):
-        for name, removed in part.get("cleaners", {}).items():
-            removed_per_cleaner.setdefault(name, Counter()).update(removed)
+    for part in manifest.get("shards", [manifest]) if isinstance(manifest, dict) else []:
+        cleaners = part.get("cleaners") if isinstance(part, dict) else None
+        for name, removed in (cleaners or {}).items() if isinstance(cleaners, dict) else []:
+            counts = removed_per_cleaner.setdefault(name, Counter())
+            counts.update({t: n for t, n in removed.items() if isinstance(n, int)} if isinstance(removed, dict) else {})
     panels_per_figure, regions_per_panel, kinds = [], [], Counter()
     blocks = []
     for record in tqdm(read_corpus(corpus), desc="report", unit="fig", disable=not progress, file=sys.stderr):
@@ -109,8 +116,8 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
         kinds.update(p.kind for p in figure.panels)
         if len(blocks) < figures:
             blocks.append(_figure_block(figure, record.image))
-    rejects = read_rejects(corpus)
-    reasons = Counter(r["reason"] for r in rejects)
+    rejects = [r if isinstance(r, dict) else {"detail": r} for r in read_rejects(corpus)]
+    reasons = Counter(str(r.get("reason", "?")) for r in rejects)
     cleaners = {name: ", ".join(f"{t}: {n}" for t, n in removed.items() if n) or "0"
                 for name, removed in removed_per_cleaner.items()}
     summary = {
@@ -121,7 +128,7 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
     }
     page = [
         f"<!doctype html><meta charset=utf-8><title>panel2patch corpus report</title><style>{STYLE}</style>",
-        f"<h1>Corpus {html.escape(str(root))}</h1>",
+        f"<h1>Corpus {_esc(root)}</h1>",
         _table(summary, ("", "count")),
         "<h2>Panels per figure</h2>", _table(_histogram(panels_per_figure), ("panels", "figures")),
         "<h2>Regions per panel</h2>", _table(_histogram(regions_per_panel), ("regions", "panels")),
@@ -133,7 +140,7 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
         *blocks,
     ]
     if rejects:
-        rows = "".join(f"<tr><td>{html.escape(r['id'])}</td><td>{html.escape(r['reason'])}</td><td>{html.escape(r['detail'])}</td></tr>"
+        rows = "".join(f"<tr><td>{_esc(r.get('id'))}</td><td>{_esc(r.get('reason'))}</td><td>{_esc(r.get('detail'))}</td></tr>"
                        for r in rejects[:500])
         page.append(f"<h2>Rejects</h2><table><tr><th>id</th><th>reason</th><th>detail</th></tr>{rows}</table>")
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Corpus writer: the layout of :mod:`panel2patch.corpus`, written in atomically committed chunks.
 
 Files are written under a ``.tmp`` name and renamed when the chunk commits, stats last; a chunk whose
-stats file exists is complete.
+stats file exists is complete. A writer holds an exclusive lock (``shards/.lock-RRR``) on the mining shard it
+writes from its first chunk to :meth:`~WebDatasetWriter.finish`, so two runs never interleave in one folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from panel2patch.components import Writer
 from panel2patch.corpus import SHARD_DIR, chunk_files, manifest_name, sample_key
 from panel2patch.data import Figure
+from panel2patch.errors import Panel2PatchError
 from panel2patch.hookspecs import hookimpl
 
 
@@ -26,12 +28,31 @@ class WebDatasetWriter(Writer):
         self._chunk: str | None = None
         self._tar: Any = None
         self._rejects: Any = None
+        self._lock: Any = None
 
     @property
     def location(self) -> str:
         return str(self.out)
 
+    def _hold_lock(self, chunk: str) -> None:
+        import fcntl
+
+        if self._lock is not None:
+            return
+        path = self.out / SHARD_DIR / f".lock-{chunk.split('-')[0]}"
+        lock = open(path, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise Panel2PatchError(
+                f"another run is writing mining shard {chunk.split('-')[0]} into {self.out} (it holds {path}); "
+                "wait for it to finish, or write to another folder"
+            ) from None
+        self._lock = lock
+
     def completed(self, chunk: str) -> dict[str, Any] | None:
+        self._hold_lock(chunk)
         stats = chunk_files(self.out, chunk).stats
         if not stats.is_file():
             return None
@@ -40,6 +61,7 @@ class WebDatasetWriter(Writer):
     def begin(self, chunk: str) -> None:
         import webdataset as wds
 
+        self._hold_lock(chunk)
         self._chunk = chunk
         files = chunk_files(self.out, chunk)
         self._tar = wds.TarWriter(open(str(files.tar) + ".tmp", "wb"))
@@ -75,6 +97,9 @@ class WebDatasetWriter(Writer):
         tmp = self.out / (name + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.out / name)
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
 
 
 @hookimpl

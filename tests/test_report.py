@@ -1,0 +1,49 @@
+"""The corpus report escapes every value it shows: all corpus fields are untrusted."""
+
+import io
+import json
+
+from PIL import Image
+
+from panel2patch.data import Figure, Marker, Panel, Region
+from panel2patch.plugins.report import write_report
+from panel2patch.plugins.writers import WebDatasetWriter
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
+
+
+def test_every_field_is_escaped(tmp_path):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 90, 90)).save(buf, format="PNG")
+    figure = Figure(
+        id=f"fig{HOSTILE}", width=40, height=30, caption=f"caption {HOSTILE}", source=HOSTILE,
+        panels=[Panel(id=f"p{HOSTILE}", box=(0, 0, 20, 30), label=f"A{HOSTILE}", kind=f"photo{HOSTILE}",
+                      subcaption=f"sub {HOSTILE}", description=HOSTILE)],
+        markers=[Marker(id=f"m{HOSTILE}", kind=f"arrow{HOSTILE}", box=(1, 1, 5, 5), text=f"t{HOSTILE}")],
+        regions=[Region(id=f"r{HOSTILE}", panel_id=f"p{HOSTILE}", box=(2, 2, 8, 8), texts=[f"clause {HOSTILE}"])],
+    )
+    writer = WebDatasetWriter(str(tmp_path / "corpus"))
+    writer.begin("000-00000")
+    writer.write(figure, buf.getvalue(), "png")
+    writer.reject(f"bad{HOSTILE}", f"reason{HOSTILE}", f"detail {HOSTILE}")
+    writer.commit({"inputs": 2})
+    writer.finish({"shard": 0, "num_shards": 1, "cleaners": {f"0:{HOSTILE}": {"regions": 1}}})
+    page = tmp_path / "report.html"
+    write_report(str(tmp_path / "corpus"), str(page), progress=False)
+    text = page.read_text()
+    assert "<script" not in text and "<img" not in text and "onerror=alert(2)>" not in text
+    for field in ("fig", "caption ", "sub ", "clause ", "bad", "reason", "detail ", "photo", "arrow", "0:"):
+        assert f"{field}&lt;script&gt;alert(1)&lt;/script&gt;" in text, field
+
+
+def test_hand_edited_manifest_and_rejects_do_not_stop_the_report(tmp_path):
+    corpus = tmp_path / "corpus"
+    writer = WebDatasetWriter(str(corpus))
+    writer.begin("000-00000")
+    writer.commit({"inputs": 0})
+    writer.finish({"shard": 0, "num_shards": 1})
+    (corpus / "manifest.json").write_text(json.dumps({"cleaners": {"0:x": [1, 2], "1:y": "many"}}))
+    (corpus / "shards" / "corpus-000-00000.rejects.jsonl").write_text('[1, 2]\n{"id": 5}\n')
+    page = tmp_path / "report.html"
+    summary = write_report(str(corpus), str(page), progress=False)
+    assert summary["rejects"] == 2 and "0:x" in page.read_text()
