@@ -42,7 +42,7 @@ def open_image(data: bytes | str | Path, max_pixels: int = MAX_PIXELS):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(str(exc)) from None
     except Image.UnidentifiedImageError:
-        raise ImageDecodeError(f"not an image format PIL recognises (starts with {raw[:8]!r})") from None
+        raise ImageDecodeError(f"not an image format PIL recognises ({len(raw)} bytes)") from None
     except Exception as exc:  # PIL raises many types for bad data: report them as one
         raise ImageDecodeError(f"cannot decode image: {type(exc).__name__}: {exc}") from None
     try:

@@ -42,7 +42,7 @@ def test_deepspeed_launcher_two_ranks_zero2_on_cpu(tmp_path):
     assert (out / "checkpoints" / "latest").read_text().strip() == final.name
     for rank in (0, 1):
         assert (final / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt").is_file()
-        assert (final / f"rng_rank{rank:05d}.pt").is_file()
+        assert (final / f"rng_rank{rank:05d}.json").is_file()
     assert (out / "checkpoints" / "step-00000002").is_dir()
     train = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in train if r["kind"] == "train"] == [1, 2, 3, 4]

@@ -102,7 +102,7 @@ def test_training_writes_a_run_directory_checkpoints_and_metrics(uninterrupted):
     assert info["counts"]["samples"]["panel"]["train"] > 0 and "torch" in info["versions"]
     assert (out / "config.yaml").read_text().startswith("train:")
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000006"
-    assert (out / "checkpoints" / "step-00000003" / "rng_rank00000.pt").is_file()
+    assert (out / "checkpoints" / "step-00000003" / "rng_rank00000.json").is_file()
     records = _train_records(out)
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2, 3, 4, 5, 6]

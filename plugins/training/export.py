@@ -32,7 +32,10 @@ def trained_state_dict(clip: Any, frozen_fp32: Mapping[str, Any] | None, zero_st
     if zero_stage >= 1:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
+        from .checkpoints import verify_checkpoint
+
         latest = (ckpt_dir / "latest").read_text().strip()
+        verify_checkpoint(ckpt_dir / latest, zero_stage)  # zero_to_fp32 unpickles every rank's files
         with contextlib.redirect_stdout(sys.stderr):
             fp32 = get_fp32_state_dict_from_zero_checkpoint(str(ckpt_dir), tag=latest,
                                                             exclude_frozen_parameters=True)

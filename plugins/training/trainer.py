@@ -302,21 +302,20 @@ class Trainer:
                                            self.cfg.checkpoint.keep)
 
     def _load_checkpoint(self, resume: str) -> None:
-        load_dir, tag = checkpoints.locate_checkpoint(self.ckpt_dir, resume)
-        state = checkpoints.load_checkpoint(self.engine, load_dir, tag)
+        folder, state = checkpoints.load_checkpoint(self.engine, self.ckpt_dir, resume, self.rank)
         try:
             self.schedule.load_state_dict(state["schedule"])
         except ValueError as exc:
-            raise TrainError(f"cannot resume from {load_dir / tag}: {exc}") from None
+            raise TrainError(f"cannot resume from {folder}: {exc}") from None
         if state["plan"]["total_steps"] != self.plan_.total_steps:
             raise TrainError(
-                f"cannot resume from {load_dir / tag}: it plans {state['plan']['total_steps']} steps, the recipe "
+                f"cannot resume from {folder}: it plans {state['plan']['total_steps']} steps, the recipe "
                 f"now gives {self.plan_.total_steps}; keep optim.max_steps/epochs and batch sizes unchanged"
             )
         self.step = int(state["step"])
         self.loaders = self._loaders(state["data"])
-        checkpoints.restore_rng_state(load_dir, tag, self.rank)
-        self._print(f"resumed from {load_dir / tag} at step {self.step}")
+        checkpoints.restore_rng_state(folder, self.rank)
+        self._print(f"resumed from {folder} at step {self.step}")
 
     # -- training ---------------------------------------------------------------------------------
 
