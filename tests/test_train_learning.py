@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from corpus_factory import tiny_recipe, write_corpus
 
 from panel2patch.cli import main
 
 
+@pytest.mark.slow
 def test_tiny_training_lowers_every_level_loss_and_doubles_panel_retrieval(tmp_path):
     corpus = write_corpus(tmp_path / "corpus", figures=96, shard_size=24, seed=0)
     recipe = tiny_recipe(
