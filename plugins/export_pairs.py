@@ -41,13 +41,22 @@ def pairs(figure: Figure, level: str) -> Iterator[tuple[str, Box | None, str, di
         raise Panel2PatchError(f"unknown level {level!r}; choose figure, panel or region")
 
 
+def crop_window(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """``box`` rounded to pixels and clipped to the image; None when nothing of it is inside (no black crops)."""
+    x0, y0 = max(0, round(box[0])), max(0, round(box[1]))
+    x1, y1 = min(width, round(box[2])), min(height, round(box[3]))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def export_pairs(corpus: str, out: str, level: str, shard_size: int = 1000, progress: bool = True) -> int:
+    """Write the pairs of ``level``; returns how many. Boxes are clipped to the image; a pair whose box lies
+    outside it is skipped, and the count of skipped pairs is printed."""
     import webdataset as wds
     from tqdm import tqdm
 
     find_shards(corpus)  # a clear error for a folder that is no corpus, before any output is made
     Path(out).mkdir(parents=True, exist_ok=True)
-    count = 0
+    count = skipped = 0
     with wds.ShardWriter(str(Path(out) / f"{level}-%05d.tar"), maxcount=shard_size, verbose=0) as sink:
         for record in tqdm(read_corpus(corpus), desc=f"export {level} pairs", unit="fig", disable=not progress, file=sys.stderr):
             key, figure, data, ext = record.key, record.figure, record.image, record.image_ext
@@ -57,7 +66,11 @@ def export_pairs(corpus: str, out: str, level: str, shard_size: int = 1000, prog
                     payload, out_ext = data, ext
                 else:
                     image = image or open_image(data)
-                    crop = image.crop(tuple(round(v) for v in box))
+                    window = crop_window(box, image.width, image.height)
+                    if window is None:
+                        skipped += 1
+                        continue
+                    crop = image.crop(window)
                     buf = io.BytesIO()
                     out_ext = "png" if ext == "png" else "jpg"
                     crop.save(buf, format="PNG" if out_ext == "png" else "JPEG", quality=95)
@@ -66,6 +79,8 @@ def export_pairs(corpus: str, out: str, level: str, shard_size: int = 1000, prog
                 sink.write({"__key__": f"{key}_{suffix}", out_ext: payload, "txt": text.encode("utf-8"),
                             "json": json.dumps(meta).encode("utf-8")})
                 count += 1
+    if skipped:
+        print(f"export-pairs: skipped {skipped} {level} pairs whose box lies outside its image", file=sys.stderr)
     return count
 
 

@@ -47,3 +47,25 @@ def test_hand_edited_manifest_and_rejects_do_not_stop_the_report(tmp_path):
     page = tmp_path / "report.html"
     summary = write_report(str(corpus), str(page), progress=False)
     assert summary["rejects"] == 2 and "0:x" in page.read_text()
+
+
+def test_export_pairs_clips_boxes_to_the_image_and_skips_boxes_outside_it(tmp_path, capsys):
+    import webdataset as wds
+
+    from panel2patch.plugins.export_pairs import crop_window, export_pairs
+
+    assert crop_window((-5.4, 3.6, 50.2, 40.0), 40, 30) == (0, 4, 40, 30)
+    assert crop_window((45, 0, 60, 10), 40, 30) is None and crop_window((10, 10, 10.2, 20), 40, 30) is None
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, format="PNG")
+    panels = [Panel("p0", (-10, -10, 20, 30), subcaption="left"), Panel("p1", (50, 0, 90, 30), subcaption="outside")]
+    writer = WebDatasetWriter(str(tmp_path / "corpus"))
+    writer.begin("000-00000")
+    writer.write(Figure(id="f", width=40, height=30, caption="c", panels=panels), buf.getvalue(), "png")
+    writer.commit({"inputs": 1})
+    writer.finish({"shard": 0, "num_shards": 1})
+    assert export_pairs(str(tmp_path / "corpus"), str(tmp_path / "pairs"), "panel", progress=False) == 1
+    assert "skipped 1 panel pairs whose box lies outside its image" in capsys.readouterr().err
+    (sample,) = wds.WebDataset(str(tmp_path / "pairs" / "panel-00000.tar"), shardshuffle=False, empty_check=False)
+    crop = Image.open(io.BytesIO(sample["png"]))
+    assert crop.size == (20, 30) and crop.getpixel((5, 5)) == (200, 30, 30)
