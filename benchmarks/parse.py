@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = []
     if args.demo is not None:
         if args.make_demo:
-            from panel2patch.demo import write_demo
+            from panel2patch.plugins.demo.write import write_demo
 
             write_demo(args.demo, args.n, args.seed)
         sets.append((f"demo ({args.demo.name})", demo_items(args.demo, args.n)))

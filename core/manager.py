@@ -32,9 +32,7 @@ KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.components",)
 #: Built-in plugins, registered like third-party ones (and blockable like them).
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "panel2patch.plugins.commands",
-    "panel2patch.parsers.layout.parser",
-    "panel2patch.parsers.markers.detector",
-    "panel2patch.parsers.captions.splitter",
+    "panel2patch.parsers.plugin",
     "panel2patch.parsers.tools.commands",
     "panel2patch.plugins.sources",
     "panel2patch.plugins.regions",
@@ -218,27 +216,26 @@ def _each_registration(pm: pluggy.PluginManager, hook: str):
 
 
 def registry(kind: str) -> Registry:
-    """The registry of ``kind`` (a key of :func:`kinds`). Every kind is collected on first use, so that a
-    name taken by two recipe kinds is an error."""
+    """The registry of ``kind`` (a key of :func:`kinds`), collected on first use; the recipe kinds are collected
+    together, so that a name taken by two of them is an error."""
     specs = kinds()
     if kind not in specs:
         raise PluginError(f"unknown component kind {kind!r}; kinds: {', '.join(specs)}")
     pm = plugin_manager()
     with _lock:
-        if not _registries:
-            _registries.update(_collect(pm, specs))
+        if kind not in _registries:
+            alone = specs[kind].slot is None
+            _registries.update(_collect(pm, [specs[kind]] if alone else [k for k in specs.values() if k.slot]))
         return _registries[kind]
 
 
-def _collect(pm: pluggy.PluginManager, specs: dict[str, Kind]) -> dict[str, Registry]:
+def _collect(pm: pluggy.PluginManager, specs: list[Kind]) -> dict[str, Registry]:
     registries: dict[str, Registry] = {}
     where: dict[str, str] = {}
-    for spec in specs.values():
+    for spec in specs:
         reg = registries[spec.name] = Registry(spec.name, spec.base)
         for owner, name, factory in _each_registration(pm, spec.hook):
             reg.add(name, factory, owner)
-            if spec.slot is None:
-                continue
             if name in where and where[name] != spec.name:
                 first = registries[where[name]].get(name).owner
                 raise PluginError(

@@ -49,6 +49,12 @@ def test_building_the_command_line_and_every_registry_imports_no_heavy_library()
     assert int(lines[0]) > 10 and lines[1] == ""
 
 
+def test_the_command_line_is_built_without_numpy_pil_or_any_component_implementation():
+    code = ("import sys; from panel2patch import cli; cli.build_parser();"
+            "print('numpy' in sys.modules, 'PIL' in sys.modules, 'panel2patch.parsers.layout.parser' in sys.modules)")
+    assert _run_then_list_heavy(code) == ["False False False", ""]
+
+
 def test_plugin_manager_is_built_once():
     assert manager.plugin_manager() is manager.plugin_manager()
 

@@ -41,7 +41,6 @@ from collections.abc import Sequence
 
 from panel2patch.components import CaptionSplitter
 from panel2patch.data import CaptionSplit, Figure
-from panel2patch.hookspecs import hookimpl
 
 from .assembly import Cut, assemble, partition_groups, segment_texts, shared_start
 from .clauses import marker_clauses
@@ -118,8 +117,3 @@ class LabelCaptionSplitter(CaptionSplitter):
         if len(figure.panels) > 1:
             assign_positions(split, figure, assigned)
         return assigned
-
-
-@hookimpl
-def register_caption_splitters(register):
-    register("label_splitter", LabelCaptionSplitter)

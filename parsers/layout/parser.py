@@ -46,7 +46,6 @@ import numpy as np
 
 from panel2patch.components import FigureParser
 from panel2patch.data import FigureParse, Panel
-from panel2patch.hookspecs import hookimpl
 from panel2patch.images import to_rgb
 from panel2patch.parsers.boxes import box_contains, box_union
 
@@ -249,8 +248,3 @@ class LayoutParser(FigureParser):
 def _to_pixels(box: IBox, scale: int, width: int, height: int) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = box
     return (float(x0 * scale), float(y0 * scale), float(min(width, x1 * scale)), float(min(height, y1 * scale)))
-
-
-@hookimpl
-def register_figure_parsers(register):
-    register("cpu_layout", LayoutParser)

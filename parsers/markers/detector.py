@@ -40,7 +40,6 @@ import numpy as np
 
 from panel2patch.components import MarkerDetector
 from panel2patch.data import Box, Marker, Panel
-from panel2patch.hookspecs import hookimpl
 from panel2patch.parsers.boxes import box_inside_share, box_iou
 
 from .cleanup import drop_repeats, non_max_suppression
@@ -335,8 +334,3 @@ def _clip_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, 
     if x1 - x0 < MIN_PANEL_SIDE or y1 - y0 < MIN_PANEL_SIDE:
         return None
     return x0, y0, x1, y1
-
-
-@hookimpl
-def register_marker_detectors(register):
-    register("shape_markers", ShapeMarkerDetector)
