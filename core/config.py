@@ -36,10 +36,12 @@ _LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
 @dataclass
 class Recipe:
-    """A resolved recipe: ``config`` is a plain dict (interpolations resolved)."""
+    """A resolved recipe: ``config`` is a plain dict (interpolations resolved); ``recorded`` is what runs write out,
+    interpolations unresolved, so that ``${oc.env:...}`` values never land in manifests or run folders."""
 
     source: str
     config: dict[str, Any]
+    recorded: dict[str, Any] | None = None
 
     def section(self, name: str) -> dict[str, Any]:
         if name not in self.config:
@@ -108,7 +110,7 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
         raise RecipeError(f"{source}:{where} {exc}") from None
     if not isinstance(config, dict):
         raise RecipeError(f"{source}: a recipe is a mapping of sections (mine, train, ...)")
-    return Recipe(source, config)
+    return Recipe(source, config, OmegaConf.to_container(cfg, resolve=False))
 
 
 def slots() -> dict[str, Any]:

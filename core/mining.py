@@ -254,7 +254,7 @@ class Miner:
     def _write_manifest(self, total: ChunkStats) -> None:
         self.writer.finish({
             "kind": "panel2patch-corpus", "schema_version": 1, "shard": self.shard, "num_shards": self.num_shards,
-            **total.to_json(), "recipe": self.recipe.source, "config": self.recipe.config,
+            **total.to_json(), "recipe": self.recipe.source, "config": self.recipe.recorded or self.recipe.config,
             "versions": versions("torch", "torchvision", "rapidocr-onnxruntime", "opencv-python"), "command": sys.argv,
         })
 

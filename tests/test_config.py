@@ -154,3 +154,18 @@ def test_train_settings_accept_a_valid_section():
     settings = parse_train_settings({**TRAIN, "data": {"corpus": "c", "batch_size": {"P": 4}}}, "r.yaml",
                                     config.component_keys("train"))
     assert settings.data.batch_size == {"P": 4} and settings.optim.max_steps == 10 and settings.optim.betas == [0.9, 0.95]
+
+
+def test_environment_values_are_used_but_never_written_out(tmp_path, monkeypatch):
+    from panel2patch.mining import Miner
+
+    monkeypatch.setenv("P2P_SECRET_ROOT", str(tmp_path / "in"))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "captions.jsonl").write_text("")
+    path = tmp_path / "r.yaml"
+    path.write_text(MINE.replace("root: data", "root: '${oc.env:P2P_SECRET_ROOT}'").replace("out: corpus", f"out: {tmp_path / 'c'}"))
+    recipe = config.load(str(path))
+    assert recipe.config["mine"]["source"]["args"]["root"] == str(tmp_path / "in")
+    Miner(recipe).run_shard(progress=False)
+    manifest = (tmp_path / "c" / "manifest.json").read_text()
+    assert "${oc.env:P2P_SECRET_ROOT}" in manifest and str(tmp_path / "in") not in manifest

@@ -268,7 +268,8 @@ class Trainer:
     def _write_run_files(self) -> None:
         from omegaconf import OmegaConf
 
-        (self.out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(self.recipe.config)), encoding="utf-8")
+        recorded = self.recipe.recorded or self.recipe.config  # env interpolations stay unresolved
+        (self.out_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(recorded)), encoding="utf-8")
         info = {
             "recipe": self.recipe.source,
             "versions": versions("torch", "torchvision", "open_clip_torch", "deepspeed"),
