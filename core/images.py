@@ -75,16 +75,17 @@ def to_rgb(img):
 
 
 def stored_form(raw: bytes, decoded) -> tuple[bytes, str]:
-    """What a corpus stores for an input image: its original bytes and extension when stock tools read them (JPEG,
-    PNG) and their pixels are the decoded frame (no EXIF rotation); else ``decoded`` as PNG."""
+    """What a corpus stores for an input: its own bytes when stock tools show the decoded frame's pixels (8-bit RGB,
+    grey or opaque-palette JPEG/PNG, no EXIF rotation); else ``decoded`` as PNG (16-bit, alpha, CMYK, rotated)."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(raw)) as img:
-            ext, rotated = _EXT_BY_FORMAT.get(img.format or "", "bin"), img.getexif().get(0x0112, 1) != 1
+            plain = img.mode in ("RGB", "L") or (img.mode == "P" and "transparency" not in img.info)
+            ext, same = _EXT_BY_FORMAT.get(img.format or "", "bin"), plain and img.getexif().get(0x0112, 1) == 1
     except Exception:
-        ext, rotated = "bin", False
-    if ext in ("jpg", "png") and not rotated:
+        ext, same = "bin", False
+    if ext in ("jpg", "png") and same:
         return raw, ext
     buf = io.BytesIO()
     decoded.save(buf, format="PNG")

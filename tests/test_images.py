@@ -100,3 +100,22 @@ def test_stored_form_re_encodes_formats_stock_tools_may_not_read():
     raw = encode(Image.new("RGB", (3, 3)), "TIFF")
     data, ext = stored_form(raw, open_image(raw))
     assert ext == "png" and Image.open(io.BytesIO(data)).format == "PNG"
+
+
+@pytest.mark.parametrize("mode, make", [
+    ("I;16", lambda: Image.fromarray(np.array([[0, 1000], [30000, 65535]], dtype=np.uint16))),
+    ("RGBA", lambda: Image.new("RGBA", (2, 2), (255, 0, 0, 0))),
+    ("LA", lambda: Image.new("LA", (2, 2), (10, 0))),
+])
+def test_stored_form_re_encodes_what_stock_readers_would_show_differently(mode, make):
+    raw = encode(make(), "PNG")
+    decoded = open_image(raw)
+    data, ext = stored_form(raw, decoded)
+    stored = Image.open(io.BytesIO(data))
+    assert ext == "png" and stored.mode == "RGB" and stored.tobytes() == decoded.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["L", "P"])
+def test_stored_form_keeps_grey_and_opaque_palette_pngs(mode):
+    raw = encode(Image.new("RGB", (3, 3), (40, 80, 120)).convert(mode), "PNG")
+    assert stored_form(raw, open_image(raw)) == (raw, "png")
