@@ -60,16 +60,12 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
-def blocked_plugins() -> list[str]:
-    return [n.strip() for n in os.environ.get(ENV_BLOCK, "").split(",") if n.strip()]
-
-
 def _build() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     for module_name in KERNEL_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
-    for name in blocked_plugins():
+    for name in filter(None, (n.strip() for n in os.environ.get(ENV_BLOCK, "").split(","))):
         if name in KERNEL_PLUGINS:
             raise PluginError(f"{name!r} is part of the kernel and cannot be blocked ({ENV_BLOCK})")
         pm.set_blocked(name)

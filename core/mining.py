@@ -9,6 +9,7 @@ restarted with the same command skips committed chunks and produces the same cor
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
 from collections import Counter, defaultdict
@@ -97,6 +98,8 @@ class Miner:
         self.components = {
             key: self.section[key] for key in component_keys("mine") if key not in ("source", "writer") and self.section.get(key)
         }
+        # chunks record the settings and components that mined them: resuming with others is refused
+        self.config_sha1 = hashlib.sha1(json.dumps([self.components, vars(mine)], sort_keys=True).encode()).hexdigest()
         self.hook = plugin_manager().hook
         self.run = RunInfo("mine", recipe.config, self.writer.location, shard, num_shards)
 
@@ -239,14 +242,14 @@ class Miner:
 
     def _close_chunk(self, chunk: int, current: ChunkStats, committed: dict[str, Any] | None, total: ChunkStats) -> None:
         if committed is None:
-            data = current.to_json()
+            data = {**current.to_json(), "config_sha1": self.config_sha1}
             self.writer.commit(data)
             total.add(data)
             return
-        if committed.get("ids_sha1") != current.ids.hexdigest():
+        if committed.get("ids_sha1") != current.ids.hexdigest() or committed.get("config_sha1") != self.config_sha1:
             raise Panel2PatchError(
-                f"chunk {self.chunk_name(chunk)} in {self.writer.location or 'the output'} was mined from "
-                "other inputs (a different source, shard count or chunk size); resuming would mix two corpora. "
+                f"chunk {self.chunk_name(chunk)} in {self.writer.location or 'the output'} was mined from other "
+                "inputs or settings (source, shard count, chunk size, components or their args); resuming would mix two corpora. "
                 "Write to a new output directory or remove the old one."
             )
         total.add(committed)

@@ -398,3 +398,15 @@ def test_resuming_into_a_corpus_of_other_inputs_is_refused(tmp_path, test_plugin
         from panel2patch.mining import Miner
 
         Miner(config.load(str(tmp_path / "r.yaml"))).run_shard(progress=False)
+
+
+def test_resuming_with_other_settings_or_components_is_refused(tmp_path, test_plugin):
+    from panel2patch.mining import Miner
+
+    write_inputs(tmp_path / "in", good=2)
+    (tmp_path / "r.yaml").write_text(recipe_text(tmp_path / "in", tmp_path / "corpus", chunk_size=3))
+    assert mine(tmp_path / "r.yaml") == 0
+    for override in ("mine.cleaners.2.args.iou=0.3", "mine.max_pixels=3000000"):
+        with pytest.raises(Exception, match="was mined from other inputs or settings"):
+            Miner(config.load(str(tmp_path / "r.yaml"), [override])).run_shard(progress=False)
+    assert mine(tmp_path / "r.yaml") == 0  # the same recipe still resumes
