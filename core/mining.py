@@ -249,8 +249,8 @@ class Miner:
         if committed.get("ids_sha1") != current.ids.hexdigest() or committed.get("config_sha1") != self.config_sha1:
             raise Panel2PatchError(
                 f"chunk {self.chunk_name(chunk)} in {self.writer.location or 'the output'} was mined from other "
-                "inputs or settings (source, shard count, chunk size, components or their args); resuming would mix two corpora. "
-                "Write to a new output directory or remove the old one."
+                "inputs or settings (source, shard count, chunk size, components or their args); resuming would "
+                "mix two corpora. Write to a new output directory or remove the old one."
             )
         total.add(committed)
 
