@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -104,10 +105,9 @@ def assemble(text: str, anchors: list[Mention], n_labels: int, by_length: bool) 
 
 def _head_end(text: str, start: int, end: int) -> int | None:
     """End of the common head of a group segment: its last sentence end or colon before ``end``."""
-    best = None
-    for st in sentence_starts(text):
-        if start < st < end:
-            best = st
+    starts = sentence_starts(text)
+    i = bisect.bisect_left(starts, end)
+    best = starts[i - 1] if i and starts[i - 1] > start else None
     for m in re.finditer(r":\s", text[start:end]):
         best = max(best or 0, start + m.end())
     return best
@@ -119,9 +119,18 @@ def partition_groups(text: str, cut: Cut, inline: list[Mention]) -> None:
     6 months" and the rest of the segment to all three. Only when the inline tokens name disjoint parts
     of the group, in order, and together all of it; otherwise the group keeps one text."""
     out: list[_Piece] = []
+    inline_starts = [m.start for m in inline]  # caption order
     for piece in cut.pieces:
         group = set(piece.labels)
-        refs = [m for m in inline if piece.start <= m.start and m.end <= piece.end]
+        if len(group) < 2:
+            out.append(piece)
+            continue
+        refs = []
+        for k in range(bisect.bisect_left(inline_starts, piece.start), len(inline)):
+            if inline[k].start > piece.end:
+                break
+            if inline[k].end <= piece.end:
+                refs.append(inline[k])
         parts: list[Mention] = []
         covered: set[str] = set()
         for m in refs:
@@ -148,7 +157,8 @@ def partition_groups(text: str, cut: Cut, inline: list[Mention]) -> None:
 def _count_sentences(text: str, start: int, end: int) -> int:
     if not text[start:end].strip():
         return 0
-    return 1 + sum(1 for s in sentence_starts(text) if start < s < end and text[s:end].strip())
+    starts = sentence_starts(text)  # each start is a non-space character: the sentence from it has text
+    return 1 + max(0, bisect.bisect_left(starts, end) - bisect.bisect_right(starts, start))
 
 
 def shared_start(text: str, start: int, end: int, typical: int) -> int | None:
@@ -186,5 +196,8 @@ def segment_texts(text: str, cut: Cut, order: list[str]) -> tuple[str, dict[str,
     for i, p in enumerate(cut.pieces):
         for lab in p.labels:
             first_seen.setdefault(lab, i)
-    ordered = sorted(parts, key=lambda lab: (first_seen[lab], order.index(lab) if lab in order else 0))
+    rank: dict[str, int] = {}
+    for i, lab in enumerate(order):
+        rank.setdefault(lab, i)
+    ordered = sorted(parts, key=lambda lab: (first_seen[lab], rank.get(lab, 0)))
     return pre, {lab: " ".join(parts[lab]) for lab in ordered}, shared

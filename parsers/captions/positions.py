@@ -9,6 +9,7 @@ from panel2patch.data import CaptionSplit, Figure, Panel
 from panel2patch.parsers.boxes import box_center
 
 from .roles import set_context
+from .text_scan import char_after, char_before
 from .tokens import Mention
 
 #: The words a position segment key is made of (``"upper left"``).
@@ -34,15 +35,15 @@ def position_mentions(text: str) -> list[Mention]:
         key = re.sub(r"[\s-]+", " ", m.group("pos").lower())
         mention.labels = (key,)
         set_context(text, mention)
-        paren_open = text[: m.start()].rstrip()[-1:] == "("
+        paren_open = char_before(text, m.start()) == "("
         if punct and punct.strip() == ")" and not paren_open:
             continue
         if paren_open and punct and punct.strip() == ")":
             mention.start = text.rindex("(", 0, m.start())
-            after = text[m.end() :].lstrip()[:1]
+            after = char_after(text, m.end())
             mention.after = "text" if after and after not in ".;,:)" else "punct"
-            head = text[: mention.start].rstrip()
-            mention.before = "strong" if not head or head[-1] in ".;:," else "none"
+            head_end = char_before(text, mention.start)
+            mention.before = "strong" if not head_end or head_end in ".;:," else "none"
         if mention.before == "strong" and mention.after == "text":
             mention.role = "prefix"
             out.append(mention)

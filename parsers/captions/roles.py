@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from .label_series import LabelSeries
 from .sentences import sentence_starts
+from .text_scan import char_after, char_before, first_nonspace, last_nonspace
 from .tokens import Mention
 
 _JOINERS = {"and", "or", "while", "whereas", "but", "&", "with", "vs", "versus"}
@@ -13,39 +15,58 @@ _JOINERS = {"and", "or", "while", "whereas", "but", "&", "with", "vs", "versus"}
 
 def set_context(text: str, m: Mention) -> None:
     """Set ``before`` (what precedes the token) and ``after`` (what follows it)."""
-    head = text[: m.start].rstrip()
-    if not head:
+    last = last_nonspace(text, m.start)
+    head_end = text[last] if last >= 0 else ""
+    if not head_end:
         m.before = "strong"
-    elif head[-1] in ".;:!?":
+    elif head_end in ".;:!?":
         m.before = "strong"
-    elif head[-1] == ",":
+    elif head_end == ",":
         m.before = "weak"
-    elif head[-1] == "(" and m.style == "punct" and text[m.end - 1] == ":":
+    elif head_end == "(" and m.style == "punct" and text[m.end - 1] == ":":
         m.before = "strong"  # "(A and C: 100x; B and D: 400x)"
-    elif m.style == "paren" and head[-1].isalpha() and m.start > 0 and not text[m.start - 1].isspace():
+    elif m.style == "paren" and head_end.isalpha() and m.start > 0 and not text[m.start - 1].isspace():
         m.before = "weak"  # "...tumorigenesis(a) H&E staining": a title glued to the first label
     else:
-        word = re.search(r"([A-Za-z&]+)$", head)
-        m.before = "weak" if word and word.group(1).lower() in _JOINERS else "none"
-    rest = text[m.end :]
+        m.before = "weak" if _word_ending_at(text, last + 1).lower() in _JOINERS else "none"
+    following = char_after(text, m.end)
     if m.style in ("punct",):
-        m.after = "text" if rest.strip() else "end"
+        m.after = "text" if following else "end"
         return
-    stripped = rest.lstrip()
-    if not stripped:
+    nxt = text[m.end : m.end + 1]
+    if not following:
         m.after = "end"
-    elif rest[:1] and not rest[:1].isspace() and m.style in ("paren", "close") and rest[0] in "-\u2013'":
+    elif nxt and not nxt.isspace() and m.style in ("paren", "close") and nxt in "-\u2013'":
         m.after = "other"
-    elif stripped[0] in ".;,:":
+    elif following in ".;,:":
         m.after = "punct"
-    elif stripped[0] == ")":
+    elif following == ")":
         m.after = "other"
     else:
         m.after = "text"
 
 
+_LONGEST_JOINER = max(len(w) for w in _JOINERS)
+
+
+def _word_ending_at(text: str, end: int) -> str:
+    """The run of ``[A-Za-z&]`` ending at ``end`` when it is short enough to be a joiner, else ``""``."""
+    i = end
+    while i > 0 and end - i <= _LONGEST_JOINER and text[i - 1] in _WORD_CHARS:
+        i -= 1
+    if end - i > _LONGEST_JOINER:
+        return ""
+    return text[i:end]
+
+
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz&")
+
+
+_NEXT_WORD_RE = re.compile(r"\s*([^\s]+)")
+
+
 def _next_word(text: str, pos: int) -> str:
-    w = re.match(r"\s*([^\s]+)", text[pos:])
+    w = _NEXT_WORD_RE.match(text, pos)
     return w.group(1) if w else ""
 
 
@@ -71,20 +92,29 @@ def assign_labels(mentions: list[Mention], series: LabelSeries) -> list[Mention]
 _OTHER_FIGURE_RE = re.compile(r"(?:\b(?:Fig(?:ure)?s?|Supplementary|Suppl)\.?\s*S?\d+\s*|\d)$", re.IGNORECASE)
 
 
+def _other_figure_before(text: str, pos: int) -> bool:
+    """Whether ``text[:pos]`` ends in ``Fig. 2``, ``Figure S3`` or a digit (searched near ``pos`` only)."""
+    # A match is a word of at most 13 letters followed by dots, spaces, "S" and digits only.
+    lo = pos
+    while lo > 0 and (text[lo - 1].isspace() or text[lo - 1].isdigit() or text[lo - 1] in ".Ss"):
+        lo -= 1
+    return _OTHER_FIGURE_RE.search(text, max(0, lo - 16), pos) is not None
+
+
 def plausible(text: str, m: Mention) -> bool:
     """Reject tokens that are ordinary words or abbreviations: the article "A"/"a" and the pronoun "I"
     (before a lowercase word or after a comma), ``S.D.``, bare letters and ``A.`` inside a sentence (``5 A``,
     ``in A.``). Tokens believable only as the next label of the series are marked weak."""
-    if _OTHER_FIGURE_RE.search(text[: m.start]):
+    if _other_figure_before(text, m.start):
         return False  # "Figure 2(A)", "Fig. 3 A": a panel of another figure
     if m.style == "bare" and m.before == "none":
         return False
     if m.style == "punct" and m.before == "none" and text[m.end - 1] != ":":
         return False
-    if m.style == "punct" and text[: m.start].rstrip()[-1:] == "(" and text[m.end - 1] != ":":
+    if m.style == "punct" and char_before(text, m.start) == "(" and text[m.end - 1] != ":":
         return False
     if m.style == "bare":
-        if m.before == "weak" and text[: m.start].rstrip()[-1:] != ",":
+        if m.before == "weak" and char_before(text, m.start) != ",":
             return False
         nxt = _next_word(text, m.end)
         first = m.items[0][0]
@@ -96,7 +126,7 @@ def plausible(text: str, m: Mention) -> bool:
     if m.style == "close" and m.before == "none":
         m.weak = True  # "... tissue B) Text": believable only as the next label of the series
     if m.style == "punct" and m.before == "none" and text[m.end - 1] == ":":
-        if text[: m.start].rstrip()[-1:] not in (")", "]"):
+        if char_before(text, m.start) not in (")", "]"):
             return False
         m.before, m.weak = "strong", True  # "(neurons and microglia) B: Colon": a missing full stop
     if m.style in ("punct", "bare", "close") and m.start >= 2 and text[m.start - 1] == ".":
@@ -148,13 +178,19 @@ def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> lis
     # text before it; inside the first sentence of a segment it starts the rest of that sentence;
     # elsewhere it claims its whole sentence.
     promoted = False
+    fixed = sorted(anchors, key=lambda a: a.start)
+    fixed_starts = [a.start for a in fixed]
+    last_promoted: Mention | None = None  # mentions come in caption order: each promoted one is the latest
     for m in mentions:
         if m.role != "inline" or m.weak or m.style not in ("paren", "close", "panelword", "tail"):
             continue
         if set(m.labels) & anchored:
             continue
-        before = [a for a in anchors if a.start < m.start]
-        prev = max(before, key=lambda a: a.start) if before else None
+        i = bisect.bisect_left(fixed_starts, m.start)
+        prev = fixed[i - 1] if i else None
+        if last_promoted is not None and last_promoted.start < m.start:
+            if prev is None or last_promoted.start > prev.start:
+                prev = last_promoted
         if prev is None or prev.role == "postfix":
             m.role = "postfix"
         elif sentence_of(starts, m.start) <= prev.start:
@@ -164,6 +200,7 @@ def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> lis
         anchors.append(m)
         anchored |= set(m.labels)
         promoted = True
+        last_promoted = m
     if promoted:
         anchors.sort(key=lambda a: a.start)
         anchors = _drop_backrefs(anchors, starts)
@@ -190,14 +227,9 @@ def _skip_punct(text: str, pos: int) -> int:
 
 
 def sentence_of(starts: list[int], pos: int) -> int:
-    """Start offset of the sentence holding ``pos``."""
-    s = 0
-    for st in starts:
-        if st <= pos:
-            s = st
-        else:
-            break
-    return s
+    """Start offset of the sentence holding ``pos`` (``starts`` ascending)."""
+    i = bisect.bisect_right(starts, pos)
+    return starts[i - 1] if i else 0
 
 
 def _drop_backrefs(anchors: list[Mention], starts: list[int]) -> list[Mention]:

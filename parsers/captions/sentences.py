@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
+from .text_scan import char_before
+
 _ABBREV = {"fig", "figs", "e.g", "i.e", "vs", "al", "approx", "ca", "no", "nos", "dr", "st", "ref", "refs", "cf",
            "resp", "sp", "spp", "mag", "orig", "magn"}
 _SENT_RE = re.compile(r"[.!?](?:[\"')\]]*)(?=\s+[\"'(\[]*[A-Z0-9*#\u00b1])|(?<=[a-z]{3})\.(?=[A-Z][a-z])")
@@ -25,8 +27,8 @@ def _sentence_starts_cached(text: str) -> tuple[int, ...]:
         if w in _ABBREV:
             continue
         if len(w) == 1 and text[m.start() - 1].isalpha():
-            head = text[: m.start() - 1].rstrip()
-            if not head or head[-1] in ".;:":  # "A. Text": the dot belongs to a label token
+            head_end = char_before(text, m.start() - 1)
+            if not head_end or head_end in ".;:":  # "A. Text": the dot belongs to a label token
                 continue
         pos = m.end()
         while pos < len(text) and text[pos].isspace():
@@ -36,9 +38,11 @@ def _sentence_starts_cached(text: str) -> tuple[int, ...]:
     return tuple(starts)
 
 
+# Searched for a hit only; "\d[^.\d]*?magnification" hits exactly where "\d[^.]*?magnification" does
+# (from the last digit before the word) and keeps the search linear.
 _SHARED_RE = re.compile(
     r"scale\s*bars?|\bbars?\s*[,:=]|\bbars?\s+(?:represents?|indicates?|=|in\b)|"
-    r"magnifications?\b[^.]*?\d|\d[^.]*?magnifications?\b|\bmag\.|\d\s*[x\u00d7*]?\s*objectives?|"
+    r"magnifications?\b[^.]*?\d|\d[^.\d]*?magnifications?\b|\bmag\.|\d\s*[x\u00d7*]?\s*objectives?|"
     r"\boriginal\s+\w*\s*[x\u00d7*]|^[x\u00d7*]\s*\d|"
     r"\bdata\s+(?:are|is|were|represent|show)|\bmeans?\s*(?:\u00b1|\+/?-|\+)|\u00b1|\+/-|\bs\.?e\.?m\b|\bs\.d\b|"
     r"error\s+bars?|\bp\s*[<=>\u2264]|\bp[-\s]values?|statistic|significan|\bt[-\s]test|anova|"

@@ -10,7 +10,10 @@ _ATOM = r"(?<![A-Za-z0-9])(?:[ivx]{2,5}|[IVX]{2,5}|[A-Za-z]\d{0,2})(?![A-Za-z0-9
 _DASH = r"(?:\s*[-\u2010\u2011\u2012\u2013\u2014]\s*|\s+(?:to|through)\s+)"
 _RANGE = rf"{_ATOM}(?:{_DASH}{_ATOM})?"
 _SEP = r"(?:\s*,\s*(?:and\s+|or\s+|&\s*)?|\s+(?:and|or)\s+|\s*[/&]\s*)"
-_LIST = rf"{_RANGE}(?:{_SEP}{_RANGE})*"
+#: The most label items one token lists (``A, B, C-E`` is three). Longer runs (``A, A, A, ...``) are read
+#: as several tokens; the cap keeps the token search linear in the caption length.
+MAX_LIST_ITEMS = 32
+_LIST = rf"{_RANGE}(?:{_SEP}{_RANGE}){{0,{MAX_LIST_ITEMS - 1}}}"
 _PANEL_WORD = r"(?:[Pp]anels?|[Ii]mages?|[Ff]igs?\.?\s*parts?)\s+"
 
 # "(A)", "(B, C)", "(A-C)", "(panel a)", "(C, in red, 200x)": a label list, optionally followed by a note.
@@ -143,6 +146,7 @@ _ADJ_DASH_RE = re.compile(rf"^(?:{_DASH})$")
 def _merge_adjacent(text: str, mentions: list[Mention]) -> list[Mention]:
     """``(B), (C), and (D)`` -> one group; ``(i)–(iii)`` -> one range; ``(B) and C)`` -> one group."""
     out: list[Mention] = []
+    grown: Mention | None = None  # the group this loop built last: its item list is extended in place
     for m in mentions:
         if out and m.style in ("paren", "close") and out[-1].style in ("paren", "close"):
             prev = out[-1]
@@ -152,7 +156,11 @@ def _merge_adjacent(text: str, mentions: list[Mention]) -> list[Mention]:
                 out[-1] = Mention(prev.start, m.end, [(a, b)], m.style)
                 continue
             if prev.style == "paren" and _ADJ_SEP_RE.match(gap):
-                out[-1] = Mention(prev.start, m.end, prev.items + m.items, m.style)
+                if prev is grown:
+                    prev.items.extend(m.items)
+                    prev.end, prev.style = m.end, m.style
+                else:
+                    grown = out[-1] = Mention(prev.start, m.end, prev.items + m.items, m.style)
                 continue
         out.append(m)
     return out
