@@ -11,9 +11,15 @@ share of reference labels present in the prediction. Both are computed twice: wi
 (caption only) and with the reference labels given to the splitter. Captions per second is the
 caption-only pass over the whole set, timed on this machine.
 
+``--scaling`` instead times one caption-only split of adversarial captions (long runs of ``A, ``, of
+``(A)``, of labelled clauses, of text without a sentence end, of semicolons, and ordinary prose) at 5, 20,
+50 and 200 kB, and prints per shape the ratio of the 200 kB time per byte to the 5 kB time per byte
+(about 1 for a splitter linear in caption length).
+
 Usage::
 
     python benchmarks/caption_split.py [--data PATH] [--splitter label_splitter] [--args JSON] [--worst N]
+    python benchmarks/caption_split.py --scaling [--splitter label_splitter] [--args JSON]
 """
 
 from __future__ import annotations
@@ -96,6 +102,44 @@ def score(splitter: Any, entries: list[dict[str, Any]], with_labels: bool) -> di
     }
 
 
+_PROSE = (
+    "Immunohistochemical staining of prostate tissue shows strong nuclear expression in the basal cells, "
+    "whereas luminal cells are negative; the stroma is weakly positive. "
+)
+#: Adversarial caption shapes: name -> the unit repeated up to the wanted length.
+SCALING_SHAPES = {
+    "comma": "A, ",
+    "paren": "(A) ",
+    "labels": "(A) text (B) more, ",
+    "no-end": "word and more ",
+    "semicolons": "x; ",
+    "prose": _PROSE,
+}
+SCALING_SIZES = (5_000, 20_000, 50_000, 200_000)
+
+
+def scaling_caption(shape: str, size: int) -> str:
+    """A caption of ``size`` characters made of the unit of ``shape`` repeated."""
+    unit = SCALING_SHAPES[shape]
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def scaling(splitter: Any) -> None:
+    """Print seconds per shape and size, and the 200 kB / 5 kB time-per-byte ratio."""
+    sizes = "".join(f"{f'{n // 1000} kB':>9}" for n in SCALING_SIZES)
+    print(f"{'shape':<11}{sizes}  {'ratio':>6}")
+    for shape in SCALING_SHAPES:
+        times = []
+        for size in SCALING_SIZES:
+            caption = scaling_caption(shape, size)
+            t0 = time.perf_counter()
+            splitter.split(caption, None)
+            times.append(time.perf_counter() - t0)
+        per_byte = [t / n for t, n in zip(times, SCALING_SIZES)]
+        ratio = per_byte[-1] / per_byte[0] if per_byte[0] > 0 else float("nan")
+        print(f"{shape:<11}" + "".join(f"{t:8.3f}s" for t in times) + f"  {ratio:6.2f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="prostate_captions.json")
@@ -103,10 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--args", default="{}", help='splitter arguments as JSON, e.g. \'{"shared_by_length": true}\'')
     parser.add_argument("--worst", type=int, default=0, help="also list the N worst figures (caption only)")
     parser.add_argument("--repeat", type=int, default=5, help="timing passes over the set")
+    parser.add_argument("--scaling", action="store_true", help="time adversarial captions of 5 to 200 kB instead")
     args = parser.parse_args(argv)
 
-    entries = load(args.data)
     splitter = manager.build("caption_splitters", args.splitter, json.loads(args.args))
+    if args.scaling:
+        scaling(splitter)
+        return 0
+    entries = load(args.data)
     blind = score(splitter, entries, with_labels=False)
     given = score(splitter, entries, with_labels=True)
 

@@ -7,7 +7,7 @@ import re
 
 from .label_series import LabelSeries
 from .sentences import sentence_starts
-from .text_scan import char_after, char_before, first_nonspace, last_nonspace
+from .text_scan import char_after, char_before, last_nonspace
 from .tokens import Mention
 
 _JOINERS = {"and", "or", "while", "whereas", "but", "&", "with", "vs", "versus"}

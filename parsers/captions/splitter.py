@@ -33,6 +33,11 @@ Marker clauses ("arrows indicate ...", "(arrowheads)", "* denotes ...", "boxed a
 inset/circle/symbol, ``text`` the sentence or ``;``-clause (label tokens cut out), ``labels`` the panels
 it belongs to: labels written next to the marker (``(arrows, c)``, ``(arrows) (d)``, ``arrows in (d)``),
 else the segment holding the marker, else every panel when it sits in the preamble or the shared text.
+
+Work grows linearly with caption length. One bound keeps it so: a label token lists at most
+:data:`~panel2patch.parsers.captions.tokens.MAX_LIST_ITEMS` items (``A, B, C-E`` is three). A longer run
+such as ``A, A, A, ...`` is read as a token of the first ``MAX_LIST_ITEMS`` items followed by ordinary
+text, so nothing is lost: the rest of the run stays in the text of the segment (or preamble) it falls in.
 """
 
 from __future__ import annotations
