@@ -97,15 +97,12 @@ def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]
 
 
 def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """``(key, {extension: bytes})`` per sample of one shard, streaming (a sample's members are adjacent).
-
-    ``members`` restricts which extensions are read (others are skipped without reading their data). Members are split
-    into key and extension as WebDataset does: the key runs up to the first dot of the base name.
-    """
+    """``(key, {extension: bytes})`` per sample of one shard, streaming (a sample's members are adjacent); keys as
+    WebDataset splits them. ``members`` restricts which extensions are read. A damaged or truncated shard is a
+    :class:`CorpusError` naming the byte offset, never a silent stop."""
     from webdataset.tariterators import base_plus_ext
 
-    key: str | None = None
-    sample: dict[str, bytes] = {}
+    key, sample = None, {}
     try:
         with tarfile.open(shard) as tar:
             for member in tar:
@@ -118,6 +115,10 @@ def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = No
                 key = name_key
                 if members is None or ext in members:
                     sample[ext] = tar.extractfile(member).read()
+            tar.fileobj.seek(tar.offset)  # tarfile stops without a word at a damaged header: the end must be zeros
+            end = tar.fileobj.read(2 * tarfile.BLOCKSIZE)
+            if len(end) < 2 * tarfile.BLOCKSIZE or end.strip(b"\0"):
+                raise CorpusError(f"shard {shard} is damaged or truncated at byte {tar.offset}")
     except (tarfile.TarError, OSError) as exc:
         raise CorpusError(f"cannot read shard {shard}: {exc}") from None
     if sample:
