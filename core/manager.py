@@ -95,23 +95,22 @@ def _build() -> pluggy.PluginManager:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
-    """``pm.load_setuptools_entrypoints``, after importing each plugin once so that an error names it."""
+    """``pm.load_setuptools_entrypoints``; when it fails, the plugin that fails to import is named."""
     from importlib import metadata
 
-    for dist in metadata.distributions():
-        for ep in dist.entry_points:
-            if ep.group != ENTRY_POINT_GROUP or pm.is_blocked(ep.name):
-                continue
-            try:
-                ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {ep.name!r} (entry point {ep.value!r} of {dist.metadata['name']} {dist.version}) "
-                    f"failed to load: {type(exc).__name__}: {exc}; uninstall it or block it with {ENV_BLOCK}={ep.name}"
-                ) from exc
     try:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     except Exception as exc:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):  # only now: find which one it was
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                ep.load()
+            except Exception as culprit:
+                raise PluginError(
+                    f"plugin {ep.name!r} (entry point {ep.value!r} of {ep.dist.name if ep.dist else '?'}) failed to "
+                    f"load: {type(culprit).__name__}: {culprit}; uninstall it or block it with {ENV_BLOCK}={ep.name}"
+                ) from culprit
         raise PluginError(f"registering entry-point plugins of group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
 
 

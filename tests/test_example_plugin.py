@@ -108,3 +108,16 @@ def test_subclass_of_a_builtin_builds_with_its_own_defaults(site):
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(site)},
                          capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "2.5"]
+
+
+def test_a_plugin_that_fails_to_import_is_named(tmp_path):
+    site = tmp_path / "site"
+    (site / "broken_stains-0.1.dist-info").mkdir(parents=True)
+    (site / "broken_stains-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-stains\nVersion: 0.1\n")
+    (site / "broken_stains-0.1.dist-info" / "entry_points.txt").write_text("[panel2patch]\nbroken = broken_stains\n")
+    (site / "broken_stains.py").write_text("raise ImportError('needs a GPU driver')\n")
+    result = cli(site, "plugins")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "plugin 'broken' (entry point 'broken_stains' of broken-stains) failed to load: ImportError: needs a GPU " \
+           "driver; uninstall it or block it with PANEL2PATCH_BLOCK_PLUGINS=broken" in result.stderr
+    assert cli(site, "plugins", PANEL2PATCH_BLOCK_PLUGINS="broken").returncode == 0
