@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Panel2PatchError as exc:
+    except (Panel2PatchError, OSError) as exc:  # OSError: an unwritable output, a full disk, a vanished input
         print(f"panel2patch {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,16 +1,12 @@
 """Base classes, one per component kind, and the kernel's kinds (registered through ``register_kinds`` like a domain
-package's). Domain packages subclass the base classes and register the subclasses.
-
-Instances are built from recipes as ``factory(**args)``; every argument a component takes is a keyword argument with
-a type annotation (``panel2patch validate`` checks recipe values against it). Heavy libraries (torch, transformers,
-vllm, onnxruntime) are imported inside methods, never at module import.
-"""
+package's). Domain packages subclass the base classes and register the subclasses. Instances are built from recipes
+as ``factory(**args)``: every argument is a keyword argument with a type annotation (``panel2patch validate`` checks
+recipe values against it). Heavy libraries (torch, transformers, vllm, onnxruntime) are imported inside methods."""
 
 from __future__ import annotations
 
 import abc
 import argparse
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -199,11 +195,6 @@ class Schedule(abc.ABC):
     @abc.abstractmethod
     def levels(self, step: int) -> list[str]:
         """Level names active at ``step`` (counting from 0)."""
-
-    def shares(self, horizon: int = 1200) -> dict[str, float]:
-        """Fraction of steps in which each level is active, estimated over ``horizon`` steps."""
-        counts = Counter(name for step in range(horizon) for name in self.levels(step))
-        return {name: n / horizon for name, n in counts.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -1,25 +1,14 @@
-"""Recipes: OmegaConf YAML run descriptions, addressed by shipped name or by path.
+"""Recipes: OmegaConf YAML run descriptions, addressed by shipped name or by path (format: ``docs/recipes.md``).
 
-A recipe names components by registered name, each with its own ``args``::
-
-    mine:
-      parser: {name: cpu_layout, args: {min_panel_frac: 0.02}}
-      cleaners:
-        - {name: clip_to_image}
-        - {name: box_nms, args: {iou: 0.5}}
-
-Each component kind declares the slot it fills (:class:`~panel2patch.registry.Kind`); the other keys of a section are
-plain settings, checked against the schema registered for it (``register_settings``; ``mine``'s is :class:`MineSettings`):
-a dataclass used as an OmegaConf structured config, so unknown keys and wrong types are refused with the file and key,
-whose ``check`` refuses what a type cannot say (positive sizes, finite rates). Command-line overrides are OmegaConf
-dotlists (``mine.parser.args.min_panel_frac=0.05``) merged on top; launcher flags such as ``--local_rank=0`` are
-stripped first.
+A recipe names components by registered name, each with its own ``args`` (``parser: {name: cpu_layout, args: {...}}``)
+in the slot its kind declares (:class:`~panel2patch.registry.Kind`). The other keys of a section are plain settings,
+checked against the dataclass registered for the section (``register_settings``) as an OmegaConf structured config,
+whose ``check`` refuses what a type cannot say. Overrides are OmegaConf dotlists merged on top.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -28,11 +17,10 @@ from typing import Any, TypeVar
 
 from .errors import Panel2PatchError, RecipeError
 from .images import MAX_PIXELS
+from .manager import build as build_component
+from .manager import kinds, registry, settings_schemas
 
 T = TypeVar("T")
-
-_LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
-
 
 @dataclass
 class Recipe:
@@ -70,19 +58,6 @@ def locate(name_or_path: str) -> Path:
     return recipes[name_or_path]
 
 
-def strip_launcher_flags(argv: Sequence[str]) -> list[str]:
-    """Drop ``--local_rank=N`` / ``--local-rank N`` that distributed launchers append."""
-    out: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        m = _LAUNCHER_FLAG.match(arg)
-        if m is None:
-            out.append(arg)
-        elif m.group(2) is None:
-            next(args, None)  # ``--local-rank N``: N is the next argument
-    return out
-
-
 def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
     """Load a recipe and merge dotlist overrides; the result is not validated (see :func:`validate`)."""
     import yaml
@@ -95,7 +70,7 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
         cfg = OmegaConf.load(path)
     except (OmegaConfBaseException, OSError, ValueError, yaml.YAMLError) as exc:
         raise RecipeError(f"{source}: cannot read recipe: {exc}") from None
-    for override in strip_launcher_flags(overrides):
+    for override in overrides:
         key, eq, text = override.partition("=")
         if not eq or not key:
             raise RecipeError(f"{source}: override {override!r} is not of the form key=value")
@@ -115,8 +90,6 @@ def load(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
 
 def slots() -> dict[str, Any]:
     """Recipe slot (``"mine.parser"``) -> the :class:`~panel2patch.registry.Kind` that fills it."""
-    from .manager import kinds
-
     return {k.slot: k for k in kinds().values() if k.slot is not None}
 
 
@@ -172,8 +145,6 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
 
     Returns ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key.
     """
-    from .manager import registry, settings_schemas
-
     known = {slot.split(".", 1)[0] for slot in slots()} | set(settings_schemas())
     unknown = sorted(set(recipe.config) - known)
     if unknown:
@@ -193,8 +164,6 @@ def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
 
 def build(recipe: Recipe, slot: str) -> Any:
     """Build the component(s) at ``slot`` (a list for list slots, None for an absent optional slot)."""
-    from .manager import build as build_component
-
     kind = slots()[slot]
     built = []
     for key, node in _slot_nodes(recipe, slot, kind):
@@ -209,8 +178,6 @@ def build(recipe: Recipe, slot: str) -> Any:
 
 def settings(recipe: Recipe, section: str) -> Any:
     """The plain settings of ``section`` checked against its registered schema (None when none is registered)."""
-    from .manager import settings_schemas
-
     schema = settings_schemas().get(section)
     body = recipe.config.get(section) or {}
     if schema is None:

@@ -23,11 +23,11 @@ import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .data import Figure
-from .errors import Panel2PatchError
-from .images import IMAGE_EXTS
+from .errors import ImageError, Panel2PatchError
+from .images import IMAGE_EXTS, MAX_PIXELS, open_image
 
 SHARD_DIR = "shards"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -42,23 +42,6 @@ def sample_key(figure_id: str) -> str:
     slug = _UNSAFE.sub("_", figure_id).strip("_")[:80] or "figure"
     digest = hashlib.sha1(figure_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return f"{slug}_{digest}"
-
-
-class ChunkFiles(NamedTuple):
-    """The files of one committed chunk."""
-
-    tar: Path
-    rejects: Path
-    stats: Path
-
-
-def chunk_files(out: str | os.PathLike[str], chunk: str) -> ChunkFiles:
-    base = Path(out) / SHARD_DIR / f"corpus-{chunk}"
-    return ChunkFiles(*(base.with_name(base.name + suffix) for suffix in (".tar", ".rejects.jsonl", ".stats.json")))
-
-
-def manifest_name(shard: int, num_shards: int) -> str:
-    return "manifest.json" if num_shards == 1 else f"manifest-{shard:03d}-of-{num_shards:03d}.json"
 
 
 def find_shards(corpus: str | os.PathLike[str]) -> list[str]:
@@ -76,12 +59,12 @@ def decode_figure(raw: bytes, where: str, key: str) -> Figure:
     """The :class:`Figure` of a sample's JSON member; :class:`CorpusError` naming shard and key if bad."""
     try:
         return Figure.from_json(json.loads(raw))
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise CorpusError(f"{where}: sample {key!r}: unreadable figure JSON: {exc}") from None
 
 
-def _decode(sample: Mapping[str, Any], where: str, key: str, need_image: bool = True) -> tuple[Figure, str | None]:
-    """A sample's figure and the extension of its image member (None when absent and not needed)."""
+def decode_sample(sample: Mapping[str, Any], where: str, key: str, need_image: bool = True) -> tuple[Figure, str | None]:
+    """A WebDataset sample's figure and the extension of its image member (None when absent and not needed)."""
     if "json" not in sample:
         raise CorpusError(f"{where}: sample {key!r} has no .json member (members: {sorted(sample)})")
     ext = next((e for e in IMAGE_EXTS if e in sample), None)
@@ -90,19 +73,13 @@ def _decode(sample: Mapping[str, Any], where: str, key: str, need_image: bool = 
     return decode_figure(sample["json"], where, key), ext
 
 
-def decode_record(sample: Mapping[str, Any], where: str) -> tuple[Figure, bytes]:
-    """The figure and image bytes of one WebDataset sample (``json`` + an image member)."""
-    figure, ext = _decode(sample, where, sample.get("__key__", "?"))
-    return figure, sample[ext]
-
-
 def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
     """``(key, {extension: bytes})`` per sample of one shard, streaming (a sample's members are adjacent); keys as
     WebDataset splits them. ``members`` restricts which extensions are read. A damaged or truncated shard is a
     :class:`CorpusError` naming the byte offset, never a silent stop."""
     from webdataset.tariterators import base_plus_ext
 
-    key, sample = None, {}
+    key, sample, damage = None, {}, None
     try:
         with tarfile.open(shard) as tar:
             for member in tar:
@@ -118,11 +95,13 @@ def iter_shard(shard: str | os.PathLike[str], members: Sequence[str] | None = No
             tar.fileobj.seek(tar.offset)  # tarfile stops without a word at a damaged header: the end must be zeros
             end = tar.fileobj.read(2 * tarfile.BLOCKSIZE)
             if len(end) < 2 * tarfile.BLOCKSIZE or end.strip(b"\0"):
-                raise CorpusError(f"shard {shard} is damaged or truncated at byte {tar.offset}")
+                damage = f"shard {shard} is damaged or truncated at byte {tar.offset}"
     except (tarfile.TarError, OSError) as exc:
-        raise CorpusError(f"cannot read shard {shard}: {exc}") from None
-    if sample:
+        damage = f"cannot read shard {shard}: {exc}"
+    if sample:  # the members read before the damage
         yield key, sample
+    if damage:
+        raise CorpusError(damage)
 
 
 @dataclass
@@ -135,12 +114,31 @@ class CorpusRecord:
     image_ext: str | None
     where: str
 
+    def decoded(self, max_pixels: int = MAX_PIXELS):
+        """The image as RGB; :class:`ImageError` when it does not decode or is not the size its JSON gives."""
+        image, (w, h) = open_image(self.image or b"", max_pixels), (self.figure.width, self.figure.height)
+        if image.size != (w, h):
+            raise ImageError(f"image is {image.width}x{image.height} but its JSON says {w}x{h}")
+        return image
 
-def read_corpus(corpus: str | os.PathLike[str], members: Sequence[str] | None = None) -> Iterator[CorpusRecord]:
-    """Every figure of every shard below ``corpus``, in shard order. ``members=("json",)`` skips images."""
+
+def read_corpus(corpus: str | os.PathLike[str], members: Sequence[str] | None = None,
+                skipped: list[str] | None = None) -> Iterator[CorpusRecord]:
+    """Every figure of every shard below ``corpus``, in shard order. ``members=("json",)`` skips images. A bad
+    member or damaged shard is a :class:`CorpusError`, or, given a ``skipped`` list, noted there and passed over."""
     for shard in find_shards(corpus):
-        for key, sample in iter_shard(shard, members):
-            figure, ext = _decode(sample, shard, key, need_image=members is None)
+        samples = iter_shard(shard, members)
+        while True:
+            try:
+                key, sample = next(samples, (None, None))  # after a damaged shard's error: exhausted
+                if key is None:
+                    break
+                figure, ext = decode_sample(sample, shard, key, need_image=members is None)
+            except CorpusError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(str(exc))
+                continue
             yield CorpusRecord(key, figure, sample.get(ext) if ext else None, ext, f"{shard}:{key}")
 
 
@@ -148,12 +146,12 @@ def read_rejects(corpus: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every reject record of a corpus, in chunk order."""
     out = []
     for path in sorted(Path(corpus).glob("**/*.rejects.jsonl")):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise CorpusError(f"{path}:{n}: unreadable reject record: {exc}") from None
     return out
 
@@ -167,6 +165,6 @@ def read_manifest(corpus: str | os.PathLike[str]) -> dict[str, Any]:
         raise CorpusError(f"{root}: no manifest.json; is this a panel2patch corpus directory?")
     try:
         loaded = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise CorpusError(f"{root}: unreadable manifest: {exc}") from None
     return loaded[0] if single.is_file() else {"shards": loaded}

@@ -1,5 +1,4 @@
-"""Records that cross module boundaries: boxes, panels, markers, regions, figures, source items, caption splits, and
-the level samples and outputs of training.
+"""Records that cross module boundaries: panels, markers, regions, figures, source items, splits, training samples.
 
 Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at the top-left
 corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name their parent panel by id.
@@ -10,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import pathlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,18 +111,20 @@ class Figure:
         """The figure of a corpus JSON member, its types checked (pydantic); ``ValueError`` says what is wrong."""
         from pydantic import ValidationError
 
-        version = data.get("schema_version") if isinstance(data, dict) else None
+        figure_id, version = (data.get("id"), data.get("schema_version")) if isinstance(data, dict) else (None, None)
         if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"figure {data.get('id') if isinstance(data, dict) else None!r}: corpus schema version {version!r}, "
-                f"this panel2patch reads version {SCHEMA_VERSION}; re-mine the corpus or install a matching release"
-            )
+            raise ValueError(f"figure {figure_id!r}: corpus schema version {version!r}, this panel2patch reads version "
+                             f"{SCHEMA_VERSION}; re-mine the corpus or install a matching release")
         try:
-            return _figure_schema().validate_python(data)
+            figure = _figure_schema().validate_python(data)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"figure {data.get('id')!r}: {where}: {first['msg']}") from None
+            where, problem = ".".join(str(part) for part in first["loc"]), first["msg"]
+        else:
+            where, problem = _inconsistency(figure) or ("", "")
+            if not problem:
+                return figure
+        raise ValueError(f"figure {figure_id!r}: {where}: {problem}")
 
 
 @dataclass
@@ -153,13 +156,9 @@ class CaptionSplit:
         return " ".join(p.strip() for p in parts if p and p.strip())
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "preamble": self.preamble,
-            "segments": dict(self.segments),
-            "shared": self.shared,
-            "subcaptions": {label: self.subcaption(label) for label in self.segments},
-            "clauses": [vars(c) for c in self.clauses],
-        }
+        return {"preamble": self.preamble, "segments": dict(self.segments), "shared": self.shared,
+                "subcaptions": {label: self.subcaption(label) for label in self.segments},
+                "clauses": [vars(c) for c in self.clauses]}
 
 
 @dataclass
@@ -179,10 +178,7 @@ class SourceItem:
     path: str | None = None
 
     def image_bytes(self) -> bytes:
-        if self.path is not None and not self.image:
-            with open(self.path, "rb") as f:
-                return f.read()
-        return self.image
+        return self.image if self.path is None or self.image else pathlib.Path(self.path).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -212,15 +208,12 @@ class LevelSample:
 
 @dataclass
 class LevelOutputs:
-    """What loss terms see for one level batch (float32 tensors on the training device).
-
-    ``image``/``text``: L2-normalised embeddings ``[N, D]`` of every image of the batch and its paired text; rows
-    ``[0, num_samples)`` are the level's samples. ``dense``: the patch tokens projected into the joint space,
-    ``[N, D, gh, gw]`` (None for vision towers without a patch grid). ``edge_child`` / ``edge_parent``: child -> parent
-    row pairs; ``roi_boxes`` (parent model-input pixels) and ``roi_valid`` for region rows. ``patch_size``:
-    ``(ph, pw)`` model-input pixels per patch. ``aggregator``: the run's :class:`~panel2patch.components.Aggregator`.
-    ``rank``/``world_size``: for losses that gather across ranks.
-    """
+    """What loss terms see for one level batch (float32 tensors on the training device). ``image``/``text``:
+    L2-normalised embeddings ``[N, D]`` of every image of the batch and its paired text; rows ``[0, num_samples)`` are
+    the level's samples. ``dense``: the patch tokens projected into the joint space, ``[N, D, gh, gw]`` (None for vision
+    towers without a patch grid). ``edge_child`` / ``edge_parent``: child -> parent row pairs; ``roi_boxes`` (parent
+    model-input pixels) and ``roi_valid`` for region rows. ``patch_size``: ``(ph, pw)`` model-input pixels per patch.
+    ``aggregator``: the run's :class:`~panel2patch.components.Aggregator`; ``rank``/``world_size``: for gathers."""
 
     level: str
     num_samples: int
@@ -236,6 +229,32 @@ class LevelOutputs:
     aggregator: Any
     rank: int = 0
     world_size: int = 1
+
+
+def _inconsistency(figure: Figure) -> tuple[str, str] | None:
+    """Where and how a well-typed figure contradicts itself: a box not finite, ordered and inside the image (1 px
+    slack), a duplicate id, or a panel/marker id that resolves to nothing."""
+    w, h = figure.width, figure.height
+    if w <= 0 or h <= 0:
+        return "width", f"image size {w}x{h} is not positive"
+    panel_ids, marker_ids = {p.id for p in figure.panels}, {m.id for m in figure.markers}
+    for name, items in (("panels", figure.panels), ("markers", figure.markers), ("regions", figure.regions)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            boxes = {"box": item.box, "label_box": getattr(item, "label_box", None)}
+            refs = {"panel_id": (getattr(item, "panel_id", None), panel_ids)}
+            refs.update({f"marker_ids.{n}": (ref, marker_ids) for n, ref in enumerate(getattr(item, "marker_ids", ()))})
+            tip = getattr(item, "tip", None)
+            problems = [("id", f"duplicate id {item.id!r}")] if item.id in seen else []
+            problems += [(k, f"{list(b)} is not a finite box inside the {w}x{h} image") for k, b in boxes.items()
+                         if b is not None and not (-1 <= b[0] < b[2] <= w + 1 and -1 <= b[1] < b[3] <= h + 1)]
+            problems += [(k, f"{ref!r} names no {k.split('_')[0]} of the figure") for k, (ref, known) in refs.items()
+                         if ref is not None and ref not in known]
+            problems += [("tip", f"{list(tip)} is not finite")] if tip and not all(map(math.isfinite, tip)) else []
+            if problems:
+                return f"{name}.{i}.{problems[0][0]}", problems[0][1]
+            seen.add(item.id)
+    return None
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from pathlib import Path
@@ -30,12 +31,13 @@ def open_image(data: bytes | str | Path, max_pixels: int = MAX_PIXELS):
     if not raw:
         raise ImageDecodeError("empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pixel_limit(None):  # max_pixels replaces PIL's own limit
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageTooLargeError(f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
+            Image.MAX_IMAGE_PIXELS = max_pixels  # frames decoded from here on are held to it too
             img.load()
     except ImageTooLargeError:
         raise
@@ -52,21 +54,31 @@ def open_image(data: bytes | str | Path, max_pixels: int = MAX_PIXELS):
     return to_rgb(img)
 
 
+@contextlib.contextmanager
+def pixel_limit(limit: int | None):
+    """PIL's decompression-bomb limit set to ``limit`` (None: off) inside the block, restored after it."""
+    from PIL import Image
+
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
 def to_rgb(img):
     """RGB copy of any PIL image; transparency becomes white."""
     from PIL import Image
 
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         import numpy as np
 
         arr = np.asarray(img, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
         return Image.fromarray(arr.astype("uint8"), "L").convert("RGB")
-    if img.mode == "F":
-        return to_rgb(img.convert("I"))
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -80,7 +92,7 @@ def stored_form(raw: bytes, decoded) -> tuple[bytes, str]:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with pixel_limit(None), Image.open(io.BytesIO(raw)) as img:  # decoded already, within the run's limit
             plain = img.mode in ("RGB", "L") or (img.mode == "P" and "transparency" not in img.info)
             ext, same = _EXT_BY_FORMAT.get(img.format or "", "bin"), plain and img.getexif().get(0x0112, 1) == 1
     except Exception:

@@ -81,7 +81,7 @@ def _build() -> pluggy.PluginManager:
     try:
         pm.hook.add_hookspecs.call_historic(kwargs={"pluginmanager": pm})
     except Exception as exc:
-        raise PluginError(f"a plugin's add_hookspecs failed: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{_hookspecs_culprit(pm)} failed in add_hookspecs: {type(exc).__name__}: {exc}") from exc
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -114,14 +114,27 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         raise PluginError(f"registering entry-point plugins of group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
 
 
+def _hookspecs_culprit(pm: pluggy.PluginManager) -> str:
+    """The plugin whose ``add_hookspecs`` fails (pluggy's error names the spec class it clashes with), found by
+    replaying the calls on a scratch manager."""
+    scratch = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    scratch.add_hookspecs(hookspecs)
+    for impl in reversed(pm.hook.add_hookspecs.get_hookimpls()):  # pluggy's call order
+        try:
+            impl.function(pluginmanager=scratch)
+        except Exception:
+            return f"plugin {impl.plugin_name!r}"
+    return "a plugin"
+
+
 def _trace(pm: pluggy.PluginManager) -> None:
     def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
-        owners = ", ".join(i.plugin_name for i in impls)
-        print(f"[panel2patch hook] {hook_name}({', '.join(kwargs)}) -> [{owners}]", file=sys.stderr)
+        print(f"[panel2patch hook] {hook_name}({', '.join(kwargs)}) -> [{', '.join(i.plugin_name for i in impls)}]",
+              file=sys.stderr)
 
     def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
-        status = "ok" if outcome.exception is None else f"raised {outcome.exception!r}"
-        print(f"[panel2patch hook] {hook_name} {status}", file=sys.stderr)
+        print(f"[panel2patch hook] {hook_name} {'ok' if outcome.exception is None else f'raised {outcome.exception!r}'}",
+              file=sys.stderr)
 
     pm.add_hookcall_monitoring(before, after)
 

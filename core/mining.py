@@ -150,6 +150,10 @@ class Miner:
             figure = self._call(f"cleaners[{name}]", cleaner.clean, figure)
             for t in TARGETS:
                 stats.cleaners[name][t] += before[t] - len(getattr(figure, t))
+        try:
+            Figure.from_json(figure.to_json())  # what every corpus reader accepts
+        except ValueError as exc:
+            raise Reject("inconsistent_figure", f"the components produced {exc}") from None
         t4 = time.perf_counter()
         stats.seconds.update({"decode": t1 - t0, "parse": t2 - t1, "markers": t3 - t2, "split_regions_clean": t4 - t3})
         data, ext = stored_form(raw, image)

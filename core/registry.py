@@ -62,9 +62,6 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._entries
-
     def __iter__(self):
         return iter(self._entries.values())
 
@@ -77,8 +74,7 @@ class Registry:
 
     def bind(self, name: str, args: Mapping[str, Any] | None) -> inspect.BoundArguments:
         """Check ``args`` against the factory's signature and annotations without calling it."""
-        entry = self.get(name)
-        args = dict(args or {})
+        entry, args = self.get(name), dict(args or {})
         sig = inspect.signature(entry.factory)
         params = sig.parameters
         takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -104,7 +100,10 @@ class Registry:
 
     def build(self, name: str, args: Mapping[str, Any] | None = None) -> Any:
         bound = self.bind(name, args)
-        instance = self.get(name).factory(*bound.args, **bound.kwargs)
+        try:
+            instance = self.get(name).factory(*bound.args, **bound.kwargs)
+        except (ValueError, TypeError) as exc:  # a value the factory refuses: the recipe's fault, not a crash
+            raise RecipeError(f"{self.kind} {name!r}: {exc}") from None
         if self.base is not None and not isinstance(instance, self.base):
             raise PluginError(
                 f"{self.kind} {name!r} (plugin {self.get(name).owner!r}) built a "

@@ -42,10 +42,8 @@ def world_info() -> tuple[int, int, int]:
                 rank, size = int(os.environ[rank_var]), int(os.environ[size_var])
                 local = int(os.environ.get(local_var, "0"))
             except ValueError:
-                raise Panel2PatchError(
-                    f"launcher variables {rank_var}={os.environ[rank_var]!r} {size_var}={os.environ[size_var]!r} "
-                    "are not integers"
-                ) from None
+                values = f"{rank_var}={os.environ[rank_var]!r} {size_var}={os.environ[size_var]!r}"
+                raise Panel2PatchError(f"launcher variables {values} are not integers") from None
             if not 0 <= rank < size:
                 raise Panel2PatchError(f"launcher set {rank_var}={rank} outside 0..{size_var}-1={size - 1}")
             return rank, local, size

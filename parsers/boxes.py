@@ -56,15 +56,22 @@ def box_iou(a: Box, b: Box) -> float:
 def box_nms(boxes: list[Box], scores: list[float], iou: float, groups: list[int] | None = None) -> list[int]:
     """Indices of the boxes kept by non-maximum suppression at ``iou``, best score first.
 
-    ``groups`` (one int per box) suppresses only within a group. Uses :func:`torchvision.ops.nms` /
-    :func:`~torchvision.ops.batched_nms`.
+    ``groups`` (one int per box) suppresses only within a group. A box or score that is not finite is never kept.
+    Uses :func:`torchvision.ops.nms` / :func:`~torchvision.ops.batched_nms` in float64.
     """
-    if not boxes:
+    import math
+
+    finite = [i for i, (b, sc) in enumerate(zip(boxes, scores)) if all(map(math.isfinite, (*b, sc)))]
+    if not finite:
         return []
     import torch
     from torchvision.ops import batched_nms, nms
 
-    b = torch.tensor([list(x) for x in boxes], dtype=torch.float32)
-    s = torch.tensor([float(x) for x in scores], dtype=torch.float32)
-    keep = nms(b, s, iou) if groups is None else batched_nms(b, s, torch.tensor(groups, dtype=torch.int64), iou)
-    return [int(k) for k in keep.tolist()]
+    b = torch.tensor([list(boxes[i]) for i in finite], dtype=torch.float64)
+    b -= b.min()  # batched_nms separates groups by offsets that assume coordinates >= 0
+    s = torch.tensor([float(scores[i]) for i in finite], dtype=torch.float64)
+    if groups is None:
+        keep = nms(b, s, iou)
+    else:
+        keep = batched_nms(b, s, torch.tensor([groups[i] for i in finite], dtype=torch.int64), iou)
+    return [finite[int(k)] for k in keep.tolist()]

@@ -20,7 +20,7 @@ def roman_numeral(n: int, upper: bool = False) -> str:
 
 def roman_value(s: str) -> int | None:
     """The value of a well-formed, single-case roman numeral (``"iv"`` -> 4), else None."""
-    if not s or not _ROMAN_RE.match(s) or not (s.islower() or s.isupper()):
+    if not s or not _ROMAN_RE.fullmatch(s) or not (s.islower() or s.isupper()):
         return None
     total, prev = 0, 0
     for ch in reversed(s.lower()):

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from panel2patch.components import Command
-from panel2patch.corpus import CorpusError, read_corpus, read_manifest, read_rejects
+from panel2patch.corpus import CorpusError, CorpusRecord, read_corpus, read_manifest, read_rejects
+from panel2patch.errors import ImageError
 from panel2patch.hookspecs import hookimpl
-from panel2patch.images import open_image
 
 THUMB = 720
 COLOURS = {"panel": "#1f77b4", "marker": "#d62728", "region": "#2ca02c"}
@@ -47,8 +47,12 @@ def _table(rows: dict[Any, Any], head: tuple[str, str]) -> str:
     return f"<table><tr><th>{head[0]}</th><th>{head[1]}</th></tr>{body or '<tr><td colspan=2>none</td></tr>'}</table>"
 
 
-def _svg(figure, data: bytes) -> str:
-    image = open_image(data)
+def _svg(record: CorpusRecord) -> str:
+    figure = record.figure
+    try:
+        image = record.decoded()
+    except ImageError as exc:
+        return f'<p class="m">image not shown: {_esc(exc.detail)}</p>'
     scale = min(1.0, THUMB / max(image.width, image.height))
     w, h = max(1, round(image.width * scale)), max(1, round(image.height * scale))
     buf = io.BytesIO()
@@ -77,7 +81,8 @@ def _svg(figure, data: bytes) -> str:
     return f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}">{"".join(shapes)}</svg>'
 
 
-def _figure_block(figure, data: bytes) -> str:
+def _figure_block(record: CorpusRecord) -> str:
+    figure = record.figure
     items = []
     for p in figure.panels:
         items.append(f'<li class="p"><b>{_esc(p.label or p.id)}</b> ({_esc(p.kind)}): '
@@ -86,7 +91,7 @@ def _figure_block(figure, data: bytes) -> str:
         items.append(f'<li class="r">region {_esc(r.id)} in {_esc(r.panel_id)}: {_esc(" | ".join(r.texts))}</li>')
     markers = Counter(m.kind for m in figure.markers)
     return (
-        f'<div class="fig">{_svg(figure, data)}<div><h3>{_esc(figure.id)}</h3>'
+        f'<div class="fig">{_svg(record)}<div><h3>{_esc(figure.id)}</h3>'
         f'<p>{_esc(figure.caption)}</p><p class="m">markers: {_esc(dict(markers) if markers else "none")}</p>'
         f'<ul>{"".join(items)}</ul></div></div>'
     )
@@ -107,15 +112,15 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
             counts = removed_per_cleaner.setdefault(name, Counter())
             counts.update({t: n for t, n in removed.items() if isinstance(n, int)} if isinstance(removed, dict) else {})
     panels_per_figure, regions_per_panel, kinds = [], [], Counter()
-    blocks = []
-    for record in tqdm(read_corpus(corpus), desc="report", unit="fig", disable=not progress, file=sys.stderr):
+    blocks, skipped = [], []
+    for record in tqdm(read_corpus(corpus, skipped=skipped), desc="report", unit="fig", disable=not progress, file=sys.stderr):
         figure = record.figure
         panels_per_figure.append(len(figure.panels))
         per_panel = Counter(r.panel_id for r in figure.regions)
         regions_per_panel.extend(per_panel.get(p.id, 0) for p in figure.panels)
         kinds.update(p.kind for p in figure.panels)
         if len(blocks) < figures:
-            blocks.append(_figure_block(figure, record.image))
+            blocks.append(_figure_block(record))
     rejects = [r if isinstance(r, dict) else {"detail": r} for r in read_rejects(corpus)]
     reasons = Counter(str(r.get("reason", "?")) for r in rejects)
     cleaners = {name: ", ".join(f"{t}: {n}" for t, n in removed.items() if n) or "0"
@@ -125,7 +130,10 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
         "panels": sum(panels_per_figure),
         "regions": sum(regions_per_panel),
         "rejects": len(rejects),
+        "unreadable members": len(skipped),
     }
+    for problem in skipped[:5]:
+        print(f"report: skipped {problem}", file=sys.stderr)
     page = [
         f"<!doctype html><meta charset=utf-8><title>panel2patch corpus report</title><style>{STYLE}</style>",
         f"<h1>Corpus {_esc(root)}</h1>",
@@ -139,6 +147,9 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
         '<p><span class="p">■ panels</span> <span class="m">■ markers</span> <span class="r">■ regions</span> — hover a box for details</p>',
         *blocks,
     ]
+    if skipped:
+        items = "".join(f"<li>{_esc(problem)}</li>" for problem in skipped[:500])
+        page.append(f"<h2>Unreadable corpus members (left out above)</h2><ul>{items}</ul>")
     if rejects:
         rows = "".join(f"<tr><td>{_esc(r.get('id'))}</td><td>{_esc(r.get('reason'))}</td><td>{_esc(r.get('detail'))}</td></tr>"
                        for r in rejects[:500])

@@ -10,13 +10,30 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from panel2patch.components import Writer
-from panel2patch.corpus import SHARD_DIR, chunk_files, manifest_name, sample_key
+from panel2patch.corpus import SHARD_DIR, sample_key
 from panel2patch.data import Figure
 from panel2patch.errors import Panel2PatchError
 from panel2patch.hookspecs import hookimpl
+
+
+class ChunkFiles(NamedTuple):
+    """The files of one committed chunk."""
+
+    tar: Path
+    rejects: Path
+    stats: Path
+
+
+def chunk_files(out: str | os.PathLike[str], chunk: str) -> ChunkFiles:
+    base = Path(out) / SHARD_DIR / f"corpus-{chunk}"
+    return ChunkFiles(*(base.with_name(base.name + suffix) for suffix in (".tar", ".rejects.jsonl", ".stats.json")))
+
+
+def manifest_name(shard: int, num_shards: int) -> str:
+    return "manifest.json" if num_shards == 1 else f"manifest-{shard:03d}-of-{num_shards:03d}.json"
 
 
 class WebDatasetWriter(Writer):
@@ -56,7 +73,11 @@ class WebDatasetWriter(Writer):
         stats = chunk_files(self.out, chunk).stats
         if not stats.is_file():
             return None
-        return json.loads(stats.read_text(encoding="utf-8"))
+        try:
+            return json.loads(stats.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise Panel2PatchError(f"{stats}: the stats of a committed chunk are unreadable ({exc}); remove the chunk's "
+                                   "files to mine it again") from None
 
     def begin(self, chunk: str) -> None:
         import webdataset as wds

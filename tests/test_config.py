@@ -49,10 +49,12 @@ def test_overrides_merge_on_top(recipe_file):
     assert recipe.config["mine"]["writer"]["args"]["out"] == "elsewhere"
 
 
-def test_launcher_flags_are_stripped(recipe_file):
-    assert config.strip_launcher_flags(["--local_rank=1", "a=1", "--local-rank", "3", "b=2"]) == ["a=1", "b=2"]
-    recipe = config.load(str(recipe_file), ["--local_rank=0", "mine.chunk_size=5"])
-    assert recipe.config["mine"]["chunk_size"] == 5
+def test_the_training_launcher_strips_the_flags_deepspeed_appends():
+    from panel2patch.plugins.training.commands import parse_launcher_args, strip_launcher_flags
+
+    assert strip_launcher_flags(["--local_rank=1", "a=1", "--local-rank", "3", "b=2"]) == ["a=1", "b=2"]
+    args = parse_launcher_args(["--local_rank=0", "--recipe", "train_tiny", "train.seed=5"])
+    assert args.recipe == "train_tiny" and args.overrides == ["train.seed=5"]
 
 
 def test_override_without_equals_is_an_error(recipe_file):

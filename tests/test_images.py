@@ -68,6 +68,17 @@ def test_pixel_limit_raises_too_large():
         open_image(encode(Image.new("RGB", (50, 50))), max_pixels=1000)
 
 
+def test_a_pixel_limit_above_pils_own_applies_and_pils_limit_is_left_as_it_was():
+    from PIL import Image as PILImage
+
+    pil_limit = PILImage.MAX_IMAGE_PIXELS
+    big = encode(Image.new("1", (10_000, 9_500)))  # 95 MP: above PIL's 89 MP warning threshold
+    assert open_image(big, max_pixels=100_000_000).size == (10_000, 9_500)
+    with pytest.raises(ImageTooLargeError, match="10000x9500 = 95000000 pixels exceeds the limit of 90000000"):
+        open_image(big, max_pixels=90_000_000)
+    assert PILImage.MAX_IMAGE_PIXELS == pil_limit
+
+
 def test_path_input(tmp_path):
     path = tmp_path / "x.png"
     path.write_bytes(encode(Image.new("RGB", (3, 3))))

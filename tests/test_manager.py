@@ -140,6 +140,27 @@ def test_unknown_hook_implementation_fails_with_panel2patchs_error(monkeypatch):
         manager.plugin_manager()
 
 
+def test_two_plugins_adding_the_same_hook_spec_are_both_named(monkeypatch):
+    import pluggy
+
+    spec = pluggy.HookspecMarker("panel2patch")
+    for name in ("stains_a", "stains_b"):
+        module = types.ModuleType(name)
+        specs = type("StainSpecs", (), {"register_stainers": spec(lambda register: None), "__module__": name})
+
+        @hookimpl
+        def add_hookspecs(pluginmanager, _specs=specs):
+            pluginmanager.add_hookspecs(_specs)
+
+        module.add_hookspecs = add_hookspecs
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(manager, "DEFAULT_PLUGINS", (*manager.DEFAULT_PLUGINS, "stains_a", "stains_b"))
+    # pluggy calls the plugin registered last first: stains_b adds the spec, stains_a clashes with it
+    with pytest.raises(PluginError, match="plugin 'stains_a' failed in add_hookspecs: .*'register_stainers' is already "
+                                          "registered within namespace <class 'stains_b.StainSpecs'>"):
+        manager.plugin_manager()
+
+
 def test_unknown_kind_lists_kinds():
     with pytest.raises(PluginError, match="unknown component kind 'parsers'.*figure_parsers"):
         manager.registry("parsers")

@@ -49,7 +49,7 @@ def test_hand_edited_manifest_and_rejects_do_not_stop_the_report(tmp_path):
     assert summary["rejects"] == 2 and "0:x" in page.read_text()
 
 
-def test_export_pairs_clips_boxes_to_the_image_and_skips_boxes_outside_it(tmp_path, capsys):
+def test_export_pairs_clips_boxes_to_the_image_and_skips_unreadable_members(tmp_path, capsys):
     import webdataset as wds
 
     from panel2patch.plugins.export_pairs import crop_window, export_pairs
@@ -58,14 +58,22 @@ def test_export_pairs_clips_boxes_to_the_image_and_skips_boxes_outside_it(tmp_pa
     assert crop_window((45, 0, 60, 10), 40, 30) is None and crop_window((10, 10, 10.2, 20), 40, 30) is None
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, format="PNG")
-    panels = [Panel("p0", (-10, -10, 20, 30), subcaption="left"), Panel("p1", (50, 0, 90, 30), subcaption="outside")]
     writer = WebDatasetWriter(str(tmp_path / "corpus"))
     writer.begin("000-00000")
-    writer.write(Figure(id="f", width=40, height=30, caption="c", panels=panels), buf.getvalue(), "png")
-    writer.commit({"inputs": 1})
+    inside = [Panel("p0", (-0.6, -0.4, 20, 30.5), subcaption="left")]  # within the 1 px slack: clipped
+    writer.write(Figure(id="f", width=40, height=30, caption="c", panels=inside), buf.getvalue(), "png")
+    outside = [Panel("p1", (50, 0, 90, 30), subcaption="outside")]
+    writer.write(Figure(id="g", width=40, height=30, caption="c", panels=outside), buf.getvalue(), "png")
+    wrong_size = [Panel("p2", (0, 0, 20, 20), subcaption="right")]
+    writer.write(Figure(id="h", width=80, height=30, caption="c", panels=wrong_size), buf.getvalue(), "png")
+    writer.commit({"inputs": 3})
     writer.finish({"shard": 0, "num_shards": 1})
-    assert export_pairs(str(tmp_path / "corpus"), str(tmp_path / "pairs"), "panel", progress=False) == 1
-    assert "skipped 1 panel pairs whose box lies outside its image" in capsys.readouterr().err
+    summary = export_pairs(str(tmp_path / "corpus"), str(tmp_path / "pairs"), "panel", progress=False)
+    assert summary["pairs"] == 1 and summary["unreadable_members"] == 2
+    assert "panels.0.box: [50.0, 0.0, 90.0, 30.0] is not a finite box inside the 40x30 image" in summary["skipped"][0]
+    assert "image is 40x30 but its JSON says 80x30" in summary["skipped"][1]
+    assert json.loads((tmp_path / "pairs" / "export.json").read_text())["skipped"] == summary["skipped"]
+    assert "export-pairs: skipped" in capsys.readouterr().err
     (sample,) = wds.WebDataset(str(tmp_path / "pairs" / "panel-00000.tar"), shardshuffle=False, empty_check=False)
     crop = Image.open(io.BytesIO(sample["png"]))
     assert crop.size == (20, 30) and crop.getpixel((5, 5)) == (200, 30, 30)

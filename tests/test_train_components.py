@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from panel2patch.components import Aggregator, GranularityLevel, LossTerm, Schedule
 from panel2patch.data import Figure, LevelOutputs, Panel, Region
+from panel2patch.errors import RecipeError
 from panel2patch.manager import build, registry
 from panel2patch.plugins.training.geometry import preprocess_geometry
 
@@ -74,7 +75,9 @@ def test_levels_make_samples_with_children_and_parents():
 def test_alternating_schedule_cycles_with_phase_length():
     s = build("schedules", "alternating", {"order": ["M", "P", "R"], "steps_per_phase": 2})
     assert [s.levels(i)[0] for i in range(8)] == ["M", "M", "P", "P", "R", "R", "M", "M"]
-    assert s.shares(horizon=600) == {"M": pytest.approx(1 / 3), "P": pytest.approx(1 / 3), "R": pytest.approx(1 / 3)}
+    from panel2patch.plugins.training.trainer import level_shares
+
+    assert level_shares(s, horizon=600) == {"M": pytest.approx(1 / 3), "P": pytest.approx(1 / 3), "R": pytest.approx(1 / 3)}
 
 
 def test_joint_and_single_level_schedules():
@@ -185,7 +188,7 @@ def test_interlevel_term_needs_two_parents():
     out = _outputs(image, text, num_samples=1, child=[1, 2], parent=[0, 0])
     assert build("loss_terms", "interlevel_contrastive", {})(out) is None
     assert build("loss_terms", "interlevel_contrastive", {})(_outputs(image, text)) is None
-    with pytest.raises(ValueError, match="unknown pairs"):
+    with pytest.raises(RecipeError, match="loss_terms .interlevel_contrastive.: .*unknown pairs"):
         build("loss_terms", "interlevel_contrastive", {"pairs": ["pixels"]})
 
 

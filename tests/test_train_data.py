@@ -15,6 +15,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2
 
 from panel2patch.corpus import CorpusError, find_shards, read_corpus, sample_key
 from panel2patch.data import Figure
+from panel2patch.errors import RecipeError
 from panel2patch.manager import build
 from panel2patch.plugins.training.corpus_scan import is_held_out, scan
 from panel2patch.plugins.training.loaders import LevelLoader, LoaderOptions, StreamSpec, held_out_batches
@@ -206,7 +207,7 @@ def test_panel_text_places_the_shared_preamble(place, expected):
 
 
 def test_unknown_preamble_place_is_refused():
-    with pytest.raises(ValueError, match="preamble must be one of after, before, drop"):
+    with pytest.raises(RecipeError, match="levels .panel.: .*preamble must be one of after, before, drop"):
         build("levels", "panel", {"preamble": "middle"})
 
 

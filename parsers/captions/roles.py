@@ -62,7 +62,7 @@ def _word_ending_at(text: str, end: int) -> str:
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz&")
 
 
-_NEXT_WORD_RE = re.compile(r"\s*([^\s]+)")
+_NEXT_WORD_RE = re.compile(r"\s{0,200}(\S{1,40})")  # bounded: linear time on text without spaces
 
 
 def _next_word(text: str, pos: int) -> str:
@@ -215,15 +215,18 @@ def _conjunction_follows(text: str, m: Mention) -> bool:
     return _next_word(text, m.end).lower().strip(",;") in _CONJUNCTIONS
 
 
+_PUNCT_THEN_TEXT_RE = re.compile(r"\s*[,:]\s*[^\s.;,:)]")
+_PUNCT_RE = re.compile(r"\s*[,:]")
+
+
 def _punct_then_text(text: str, m: Mention) -> bool:
     """``(i), 100 um`` / ``(C): text`` -- a comma or colon after the token, then text."""
-    rest = text[m.end :]
-    return bool(re.match(r"\s*[,:]\s*[^\s.;,:)]", rest))
+    return _PUNCT_THEN_TEXT_RE.match(text, m.end) is not None
 
 
 def _skip_punct(text: str, pos: int) -> int:
-    m = re.match(r"\s*[,:]", text[pos:])
-    return pos + m.end() if m else pos
+    m = _PUNCT_RE.match(text, pos)
+    return m.end() if m else pos
 
 
 def sentence_of(starts: list[int], pos: int) -> int:

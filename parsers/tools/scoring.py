@@ -96,14 +96,17 @@ def _dir_records(folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _file_records(file: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Panel2PatchError(f"{file}: unreadable: {exc}") from None
     try:
         if file.suffix == ".jsonl":
             rows = [(f"{file}:{n}", json.loads(line)) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         else:
             data = json.loads(text)
             rows = [(f"{file}[{i}]", d) for i, d in enumerate(data)] if isinstance(data, list) else [(str(file), data)]
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise Panel2PatchError(f"{file}: invalid JSON: {exc}") from None
     for where, record in rows:
         if not isinstance(record, dict):
@@ -118,9 +121,10 @@ def _tar_records(shard: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             continue
         where = f"{shard}:{key}.json"
         try:
-            yield where, json.loads(sample["json"])
-        except json.JSONDecodeError as exc:
+            record = json.loads(sample["json"])
+        except (ValueError, RecursionError) as exc:
             raise Panel2PatchError(f"{where}: invalid JSON: {exc}") from None
+        yield where, record
 
 
 # --------------------------------------------------------------------------------------------------

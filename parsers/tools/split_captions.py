@@ -82,6 +82,8 @@ def _from_json(text: str, number: int) -> CaptionLine:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LineError(f"invalid JSON ({exc.msg} at column {exc.colno}); write one JSON object per line") from None
+    except (ValueError, RecursionError) as exc:  # digits beyond Python's limit, nesting too deep
+        raise LineError(f"unusable JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object with 'caption', got {type(obj).__name__}")
     caption = obj.get("caption", "")

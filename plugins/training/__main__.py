@@ -12,6 +12,6 @@ if __name__ == "__main__":
     namespace = parse_launcher_args(sys.argv[1:])
     try:
         sys.exit(train(namespace))
-    except Panel2PatchError as exc:
+    except (Panel2PatchError, OSError) as exc:
         print(f"panel2patch train: error: {exc}", file=sys.stderr)
         sys.exit(2)

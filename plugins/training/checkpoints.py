@@ -142,7 +142,7 @@ def read_rng_state(path: Path) -> dict[str, Any]:
     """The decoded RNG states of ``path``; ``ValueError`` naming the problem if it is unreadable."""
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, UnicodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{type(exc).__name__}: {exc}") from None
     return decode_rng_state(data)
 

@@ -13,6 +13,7 @@ The recipe's ``train`` section is described in ``docs/training.md``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,8 @@ from panel2patch.hookspecs import hookimpl
 from panel2patch.plugins.commands import recipe_arguments
 
 from .settings import EvalSettings, TrainSettings
+
+_LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
 LAUNCHER_PROG = "python -m panel2patch.plugins.training"
 
@@ -85,10 +88,21 @@ class RunCommand(Command):
         return 0
 
 
+def strip_launcher_flags(argv: Sequence[str]) -> list[str]:
+    """Drop ``--local_rank=N`` / ``--local-rank N`` that distributed launchers append."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        m = _LAUNCHER_FLAG.match(arg)
+        if m is None:
+            out.append(arg)
+        elif m.group(2) is None:
+            next(args, None)  # ``--local-rank N``: N is the next argument
+    return out
+
+
 def parse_launcher_args(argv: Sequence[str]) -> argparse.Namespace:
     """The arguments of ``python -m panel2patch.plugins.training`` (launcher flags stripped)."""
-    from panel2patch.config import strip_launcher_flags
-
     parser = argparse.ArgumentParser(
         prog=LAUNCHER_PROG,
         description="Zoom-in pretraining (the entry the deepspeed launcher runs on every rank).",

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from panel2patch.corpus import CorpusError, decode_record
+from panel2patch.corpus import CorpusError, decode_sample
 from panel2patch.data import Box, LevelSample
 from panel2patch.errors import Panel2PatchError
 
@@ -127,7 +127,8 @@ class _Samples:
                     key = sample["__key__"]
                     if split_of(key, spec.held_out) != spec.split:
                         continue
-                    figure, image = decode_record(sample, url)
+                    figure, ext = decode_sample(sample, url, key)
+                    image = sample[ext]
                     for level_sample in spec.level.samples(figure):
                         if not spec.by_shard:
                             index += 1

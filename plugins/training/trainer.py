@@ -78,6 +78,12 @@ class Plan:
     shares: dict[str, float]
 
 
+def level_shares(schedule: Any, horizon: int = 1200) -> dict[str, float]:
+    """Fraction of steps in which each level of ``schedule`` is active, estimated over ``horizon`` steps."""
+    counts = collections.Counter(name for step in range(horizon) for name in schedule.levels(step))
+    return {name: n / horizon for name, n in counts.items()}
+
+
 class Trainer:
     """Zoom-in hierarchical pretraining of one recipe on DeepSpeed.
 
@@ -144,13 +150,16 @@ class Trainer:
         """``max_steps``, or ``epochs`` x steps per epoch, where an epoch is the number of optimizer steps in
         which every scheduled level sees each of its training samples once: for level L with share s_L of
         the steps, ``n_L / (batch_L * world_size * grad_accumulation * s_L)``, maximised over levels."""
-        shares = {self._resolve(k, "train.schedule"): v for k, v in self.schedule.shares().items()}
+        shares = {self._resolve(k, "train.schedule"): v for k, v in level_shares(self.schedule).items()}
         sizes = self.batch_sizes()
         per_level = {}
         for name, share in shares.items():
             n = counts.samples[name]["train"]
             if n == 0:
                 raise TrainError(f"the schedule trains level {name!r} but the corpus has no {name} samples in its training split")
+            if sizes[name] * world_size > n:  # a batch would repeat samples (and a huge one exhausts memory)
+                raise TrainError(f"train.data.batch_size of level {name!r} is {sizes[name]} per rank x {world_size} "
+                                 f"ranks, more than its {n} training samples; lower it or add figures")
             per_level[name] = math.ceil(n / (sizes[name] * world_size * gas * share))
         steps_per_epoch = max(per_level.values())
         if self.cfg.optim.max_steps is not None:
