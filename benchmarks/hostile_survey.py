@@ -4,7 +4,8 @@ line one at a time, and each outcome classified.
 Classes: ``ok`` (mined, or rejected with the expected reason; a reader skips or stops with a message naming the
 member), ``wrong`` (another reason, mined when it must be rejected, a stored image whose size differs from its JSON,
 markup written unescaped), ``lost`` (an input or member that vanishes without a word), ``crash`` (a Python
-traceback), ``stopped`` (a mining run refused as a whole for one bad input) and ``executed`` (code in a recipe ran).
+traceback), ``stopped`` (a mining run refused as a whole for one bad input), ``hang`` (no answer within
+``--timeout`` seconds) and ``executed`` (code in a recipe ran).
 
     python benchmarks/hostile_survey.py                       # the installed panel2patch
     python benchmarks/hostile_survey.py --pythonpath DIR --names names.json --out survey.json
@@ -26,7 +27,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "hostile"))
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS / "hostile"), str(TESTS)]
 from hostile_inputs import (  # noqa: E402
     corpus_members,
     csv_source,
@@ -41,16 +43,20 @@ from hostile_inputs import (  # noqa: E402
 
 
 class Survey:
-    def __init__(self, python: str, pythonpath: str | None, names: dict[str, str], work: Path) -> None:
-        self.python, self.names, self.work = python, names, work
+    def __init__(self, python: str, pythonpath: str | None, names: dict[str, str], work: Path, timeout: float) -> None:
+        self.python, self.names, self.work, self.timeout = python, names, work, timeout
         self.env = dict(os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {}))
         self.outcomes: dict[str, Counter] = {}
         self.runs = 0
 
     def cli(self, *argv: str) -> tuple[int, str]:
+        """Exit code and output of one command; ``(-1, "timeout")`` after ``timeout`` seconds (classed ``hang``)."""
         self.runs += 1
-        done = subprocess.run([self.python, "-m", "panel2patch", *argv], capture_output=True, text=True, env=self.env,
-                              timeout=900)
+        try:
+            done = subprocess.run([self.python, "-m", "panel2patch", *argv], capture_output=True, text=True,
+                                  env=self.env, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            return -1, "timeout"
         return done.returncode, done.stdout + done.stderr
 
     def note(self, section: str, outcome: str) -> None:
@@ -68,6 +74,8 @@ class Survey:
         """Mine one small input set; classify the outcome of the one hostile input in it (the last of ``expected``)."""
         out = self.work / f"{section}-{tag}"
         code, log = self.cli("mine", str(self.recipe(source, args, out)))
+        if code == -1:
+            return self.note(section, "hang")
         if "Traceback" in log:
             return self.note(section, "crash")
         if code != 0:
@@ -81,6 +89,8 @@ class Survey:
 
     def reader(self, section: str, argv: list[str], key: str, problem: str | None, page: Path | None = None) -> None:
         code, log = self.cli(*argv)
+        if code == -1:
+            return self.note(section, "hang")
         if "Traceback" in log:
             return self.note(section, "crash")
         if page is not None and page.is_file() and "<script>alert(1)" in page.read_text(encoding="utf-8"):
@@ -177,7 +187,8 @@ def survey_readers(s: Survey) -> None:
         page = corpus / "report.html"
         report_problem = None if problem == "image" else problem
         s.reader("report", ["report", str(corpus), str(page)], key, report_problem, page)
-        s.reader("export-pairs", ["export-pairs", str(corpus), str(corpus / "pairs"), "--level", "region"], key, problem)
+        s.reader("export-pairs", ["export-pairs", str(corpus), str(s.work / f"pairs-{n}"), "--level", "region"], key,
+                 problem)
 
 
 def survey_recipes(s: Survey, names: dict[str, str]) -> None:
@@ -200,7 +211,8 @@ def survey_recipes(s: Survey, names: dict[str, str]) -> None:
     runs += [["validate", "quickstart", o] for o in overrides] + [["validate", "train_tiny", o] for o in train_overrides]
     for argv in runs:
         code, log = s.cli(*argv)
-        outcome = "executed" if pwned.exists() else "crash" if "Traceback" in log else "ok" if code != 0 else "wrong"
+        outcome = ("executed" if pwned.exists() else "hang" if code == -1 else "crash" if "Traceback" in log
+                   else "ok" if code != 0 else "wrong")
         s.note("validate", outcome)
         pwned.unlink(missing_ok=True)
 
@@ -211,12 +223,17 @@ def main() -> int:
     parser.add_argument("--pythonpath", help="PYTHONPATH for the panel2patch under test")
     parser.add_argument("--names", help="JSON file mapping component names used here to the build's own")
     parser.add_argument("--out", help="write the counts as JSON here")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a command counts as a hang")
+    parser.add_argument("--sections", nargs="+", choices=("mine", "readers", "validate"),
+                        default=["mine", "readers", "validate"])
     args = parser.parse_args()
     names = json.loads(Path(args.names).read_text()) if args.names else {}
     with tempfile.TemporaryDirectory() as tmp:
-        s = Survey(args.python, args.pythonpath, names, Path(tmp))
-        for step in (lambda: survey_mining(s, names), lambda: survey_readers(s), lambda: survey_recipes(s, names)):
-            step()
+        s = Survey(args.python, args.pythonpath, names, Path(tmp), args.timeout)
+        steps = {"mine": lambda: survey_mining(s, names), "readers": lambda: survey_readers(s),
+                 "validate": lambda: survey_recipes(s, names)}
+        for name in args.sections:
+            steps[name]()
             print(f"... {s.runs} command runs", file=sys.stderr)
     total = sum(s.outcomes.values(), Counter())
     for section, counts in [*s.outcomes.items(), ("all", total)]:

@@ -1,6 +1,7 @@
-"""Mining throughput per core, with the parse-only figure beside it (same process, same figures).
+"""Mining throughput per core, with the parse-only figure beside it (same process, same figures), and the
+throughput of ``panel2patch mine --workers N`` for each N given (same figures, same session).
 
-    python benchmarks/mine.py [--n 40] [--seed 3] [--recipe quickstart]
+    python benchmarks/mine.py [--n 40] [--seed 3] [--recipe quickstart] [--workers 1 2]
 
 Generates a demo set (or uses --images DIR with a captions.jsonl), then times on one thread:
 
@@ -9,7 +10,8 @@ Generates a demo set (or uses --images DIR with a captions.jsonl), then times on
   WebDataset writing).
 
 Both run after a warm-up figure (imports, OCR engine start-up, torch ops). Prints a table and the overhead of
-mining on top of parsing.
+mining on top of parsing. Then, for ``--workers``: the whole command (``python -m panel2patch mine``, start-up
+included) into a fresh folder per N, as figures/s and as a ratio against N = 1.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--images", help="a folder with captions.jsonl instead of generated demo figures")
     ap.add_argument("--recipe", default="quickstart")
+    ap.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="worker counts to time the command with")
     args = ap.parse_args()
 
     import torch
@@ -85,7 +88,40 @@ def main() -> int:
     print(f"mining overhead on top of parsing: {100 * (mine_total / parse_total - 1):+.1f}%")
     print(f"mine stage seconds: {dict((k, round(v, 2)) for k, v in stats.seconds.items())}")
     print(f"peak RSS: {peak_mb:.0f} MiB")
+    if args.workers:
+        time_workers(args, root, work, len(rows))
     return 0
+
+
+def time_workers(args: argparse.Namespace, root: Path, work: Path, n: int) -> None:
+    """Wall time of the whole mine command for each worker count, and its steady rate (start-up, measured by the
+    same command mining one figure per worker, taken off). The first row pins the one worker to one thread: the
+    per-core baseline; the others leave threads to the command (a single worker uses spare cores inside
+    onnxruntime, torch and OpenCV; N workers get cores / N threads each)."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    runs = [(1, "1 thread", {**env, "OMP_NUM_THREADS": "1"})] + [(w, "default", env) for w in args.workers]
+
+    def wall(workers: int, environ: dict[str, str], out: Path, *extra: str) -> float:
+        command = [sys.executable, "-m", "panel2patch", "mine", args.recipe, f"mine.source.args.root={root}",
+                   f"mine.writer.args.out={out}", "--workers", str(workers), *extra]
+        t0 = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env=environ)
+        return time.perf_counter() - t0
+
+    rows = []
+    for k, (workers, threads, environ) in enumerate(runs):
+        total = wall(workers, environ, work / f"corpus-{k}")
+        startup = wall(workers, environ, work / f"start-{k}", "--limit", str(workers))
+        rows.append((workers, threads, total, (n - workers) / max(total - startup, 1e-9)))
+    print(f"\n{'workers':<9}{'threads':<10}{'total s':>9}{'fig/s':>8}{'steady fig/s':>14}{'vs 1 thread':>13}"
+          f"{'vs 1 worker':>13}   (panel2patch mine, {os.cpu_count()} cores, {n} figures)")
+    one_thread = rows[0][3]
+    one_worker = next((r[3] for r in rows[1:] if r[0] == 1), one_thread)
+    for workers, threads, total, steady in rows:
+        print(f"{workers:<9}{threads:<10}{total:>9.2f}{n / total:>8.2f}{steady:>14.2f}{steady / one_thread:>12.2f}x"
+              f"{steady / one_worker:>12.2f}x")
 
 
 if __name__ == "__main__":

@@ -90,13 +90,14 @@ class FigureParse:
 
 @dataclass
 class Figure:
-    """One corpus sample: a figure, its caption and the mined hierarchy."""
+    """One corpus sample: a figure, its caption, its source's ``metadata`` (article ids, licence), the mined hierarchy."""
 
     id: str
     width: int
     height: int
     caption: str
     source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
     panels: list[Panel] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)

@@ -1,10 +1,9 @@
 """The plugin manager: kernel, built-in and entry-point plugins, and one registry per component kind.
 
-Nothing is loaded at import: :func:`plugin_manager` builds the manager on first use (idempotent) and
-:func:`registry` collects every kind's registrations on first use. Environment: ``PANEL2PATCH_BLOCK_PLUGINS``
-(comma-separated plugin names never to register: built-ins by module name, others by entry-point name),
-``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD`` (non-empty and not ``0``: no entry-point plugins) and
-``PANEL2PATCH_TRACE_HOOKS`` (every hook call and its outcome written to stderr).
+Nothing is loaded at import: :func:`plugin_manager` builds the manager and :func:`registry` collects every kind's
+registrations on first use. Environment: ``PANEL2PATCH_BLOCK_PLUGINS`` (comma-separated plugin names never to
+register: built-ins by module name, others by entry-point name), ``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD`` (non-empty,
+not ``0``: no entry-point plugins), ``PANEL2PATCH_TRACE_HOOKS`` (every hook call and its outcome written to stderr).
 """
 
 from __future__ import annotations
@@ -34,11 +33,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "panel2patch.plugins.commands",
     "panel2patch.parsers.plugin",
     "panel2patch.parsers.tools.commands",
-    "panel2patch.plugins.sources",
+    "panel2patch.plugins.sources", "panel2patch.plugins.pmc",
     "panel2patch.plugins.regions",
     "panel2patch.plugins.cleaners",
     "panel2patch.plugins.writers",
-    "panel2patch.plugins.report",
+    "panel2patch.plugins.report", "panel2patch.plugins.corpus_tools",
     "panel2patch.plugins.export_pairs",
     "panel2patch.plugins.demo.plugin",
     "panel2patch.plugins.training.commands",

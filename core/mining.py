@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +77,7 @@ def assign_subcaptions(figure: Figure, split: CaptionSplit, splitter: CaptionSpl
 
 
 class Miner:
-    """Runs the recipe's ``mine`` section over one shard of the source."""
+    """Runs the recipe's ``mine`` section over one shard; ``run_shard``'s ``progress`` is a bar or a per-item callable."""
 
     def __init__(self, recipe: Recipe, shard: int = 0, num_shards: int = 1, limit: int | None = None) -> None:
         self.recipe = recipe
@@ -130,8 +130,8 @@ class Miner:
         parse = self._call("parser", self.parser.parse, image, item.caption)
         t2 = time.perf_counter()
         figure = Figure(
-            id=item.id, width=image.width, height=image.height, caption=item.caption.strip(),
-            source=item.origin, panels=parse.panels, markers=list(parse.markers), components=self.components,
+            id=item.id, width=image.width, height=image.height, caption=item.caption.strip(), source=item.origin,
+            metadata=item.metadata, panels=parse.panels, markers=list(parse.markers), components=self.components,
         )
         if self.detector is not None:
             figure.markers += self._call("markers", self.detector.detect, image, figure.panels)
@@ -185,7 +185,7 @@ class Miner:
     def chunk_name(self, chunk: int) -> str:
         return f"{self.shard:03d}-{chunk:05d}"
 
-    def run_shard(self, progress: bool = True) -> ChunkStats:
+    def run_shard(self, progress: bool | Callable[[int], None] = True) -> ChunkStats:
         from tqdm import tqdm
 
         is_main = self.run.is_main
@@ -194,7 +194,7 @@ class Miner:
         total, current = ChunkStats(), ChunkStats()
         committed: dict[str, Any] | None = None  # stats of the committed chunk being skipped
         chunk = -1
-        bar = tqdm(desc=f"mine shard {self.shard}/{self.num_shards}", unit="fig", disable=not progress, file=sys.stderr)
+        bar = tqdm(desc=f"mine shard {self.shard}/{self.num_shards}", unit="fig", disable=progress is not True, file=sys.stderr)
         try:
             for position, item, duplicate in self.items():
                 if position // self.chunk_size != chunk:
@@ -206,7 +206,7 @@ class Miner:
                     if committed is None:
                         self.writer.begin(self.chunk_name(chunk))
                 current.ids.update(item.id.encode("utf-8", "surrogatepass") + b"\0")
-                bar.update(1)
+                progress(1) if callable(progress) else bar.update(1)
                 if committed is not None:
                     continue
                 self._process(item, duplicate, current, position)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 
@@ -11,10 +12,13 @@ def recognition_engine(threads: int = 0) -> Any:
     """A ``rapidocr_onnxruntime.RapidOCR`` built once per process and thread setting.
 
     Callers use only its recognition model (``use_det=False``/``text_rec``). ``threads``: onnxruntime
-    intra-op threads, 0 for its default.
+    intra-op threads; 0 for the process's thread budget (``OMP_NUM_THREADS``, which mining workers set; onnxruntime
+    itself ignores it), else onnxruntime's default.
     """
     from rapidocr_onnxruntime import RapidOCR
 
+    budget = os.environ.get("OMP_NUM_THREADS", "")
+    threads = threads if threads > 0 else int(budget) if budget.isdigit() else 0
     if threads <= 0:
         return RapidOCR()
     return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)

@@ -86,14 +86,25 @@ class MineCommand(Command):
         recipe_arguments(parser)
         parser.add_argument("--shard", help="process shard i of n, as 'i/n' (default: the launcher's rank/world size or 0/1)")
         parser.add_argument("--limit", type=int, help="mine at most this many figures")
+        parser.add_argument("--workers", type=int, help="worker processes, each a mining shard of its own "
+                                                        "(default: the cores available to this rank; re-run with the same number)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from panel2patch.config import load
+        from panel2patch.config import load, validate
         from panel2patch.mining import Miner
+
+        from .mine_workers import default_workers, mine_in_workers
 
         recipe = load(args.recipe, args.overrides)
         shard, num_shards = parse_shard(args.shard)
-        stats = Miner(recipe, shard, num_shards, limit=args.limit).run_shard()
+        workers = default_workers() if args.workers is None else args.workers
+        if workers < 1 or (args.limit is not None and args.limit < 0):
+            raise Panel2PatchError(f"--workers must be >= 1 (got {workers}) and --limit >= 0")
+        if workers == 1:
+            stats = Miner(recipe, shard, num_shards, limit=args.limit).run_shard()
+        else:
+            validate(recipe)  # refuse a bad recipe once, here, rather than once per worker
+            stats = mine_in_workers(recipe, shard, num_shards, workers, args.limit)
         rejects = sum(stats.rejects.values())
         print(
             f"mined {stats.inputs} inputs: {stats.figures} figures "

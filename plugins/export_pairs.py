@@ -59,6 +59,9 @@ def export_pairs(corpus: str, out: str, level: str, shard_size: int = 1000, prog
     from tqdm import tqdm
 
     find_shards(corpus)  # a clear error for a folder that is no corpus, before any output is made
+    if Path(out).resolve().is_relative_to(Path(corpus).resolve()):
+        raise Panel2PatchError(f"the output folder {out} is inside the corpus {corpus}: export-pairs would read its own "
+                               "shards as corpus members; write it elsewhere")
     Path(out).mkdir(parents=True, exist_ok=True)
     count, outside, skipped = 0, 0, []
     with wds.ShardWriter(str(Path(out) / f"{level}-%05d.tar"), maxcount=shard_size, verbose=0) as sink:

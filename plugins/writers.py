@@ -7,6 +7,7 @@ writes from its first chunk to :meth:`~WebDatasetWriter.finish`, so two runs nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,14 @@ class ChunkFiles(NamedTuple):
 def chunk_files(out: str | os.PathLike[str], chunk: str) -> ChunkFiles:
     base = Path(out) / SHARD_DIR / f"corpus-{chunk}"
     return ChunkFiles(*(base.with_name(base.name + suffix) for suffix in (".tar", ".rejects.jsonl", ".stats.json")))
+
+
+def file_sha1(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def manifest_name(shard: int, num_shards: int) -> str:
@@ -106,10 +115,11 @@ class WebDatasetWriter(Writer):
         files = chunk_files(self.out, self._chunk)
         self._tar.close()  # closes the file object too
         self._rejects.close()
+        digests = {kind: file_sha1(str(path) + ".tmp") for kind, path in (("tar", files.tar), ("rejects", files.rejects))}
         for path in (files.tar, files.rejects):
             os.replace(str(path) + ".tmp", path)
         tmp = str(files.stats) + ".tmp"
-        Path(tmp).write_text(json.dumps(stats, indent=1), encoding="utf-8")
+        Path(tmp).write_text(json.dumps({**stats, "sha1": digests}, indent=1), encoding="utf-8")
         os.replace(tmp, files.stats)
         self._chunk = None
 

@@ -17,6 +17,13 @@ def fresh_plugins(monkeypatch):
     manager.reset()
 
 
+@pytest.fixture(autouse=True)
+def one_mining_worker(monkeypatch):
+    """``panel2patch mine`` in the test process uses one worker by default (worker processes would not see the
+    plugins tests register); tests of workers ask for them with ``--workers``."""
+    monkeypatch.setattr("panel2patch.plugins.mine_workers.available_cores", lambda: 1)
+
+
 @pytest.fixture
 def add_plugin():
     """Register an extra plugin object before registries are collected: ``add_plugin(obj, name)``."""

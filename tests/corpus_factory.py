@@ -176,3 +176,17 @@ def tiny_recipe(path: str | Path, corpus: str | Path, output_dir: str | Path, **
             section[key] = value
     Path(path).write_text(OmegaConf.to_yaml(OmegaConf.create({"train": section})), encoding="utf-8")
     return Path(path)
+
+
+def mine_recipe(source: str, out: Path, chunk_size: int = 8) -> str:
+    """The text of a CPU mining recipe reading ``source`` (a ``{name, args}`` flow mapping) into ``out``."""
+    return f"""mine:
+  source: {source}
+  parser: {{name: cpu_layout}}
+  markers: {{name: shape_markers}}
+  splitter: {{name: label_splitter}}
+  regions: {{name: marker_regions}}
+  cleaners: [{{name: clip_to_image}}, {{name: drop_degenerate}}, {{name: box_nms}}]
+  writer: {{name: webdataset_corpus, args: {{out: '{out}'}}}}
+  chunk_size: {chunk_size}
+"""

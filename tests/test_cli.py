@@ -52,5 +52,5 @@ def test_validate_reports_errors_without_traceback(tmp_path, capsys):
     path.write_text("mine:\n  source: {name: foldr}\n")
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "r.yaml: key 'mine.source': unknown sources component 'foldr'; available: demo_figures, folder_index, webdataset_source" in err
+    assert "r.yaml: key 'mine.source': unknown sources component 'foldr'; available: demo_figures, folder_index, pmc_oa, webdataset_source" in err
     assert "Traceback" not in err

@@ -46,12 +46,14 @@ def test_plugin_is_discovered_and_listed(site):
 
 
 def test_the_plugins_own_kind_runs_in_mining(site, tmp_path):
-    """The domain kind end to end: its hook spec is added, its hook called, its component run by mining."""
+    """The domain kind end to end: its hook spec is added, its hook called, its component run by mining (in two
+    worker processes, which find the plugin through its entry point as the parent does)."""
     out = tmp_path / "corpus"
     recipe = tmp_path / "histology.yaml"
     text = (EXAMPLE / "histology.yaml").read_text()
     recipe.write_text(re.sub(r"  source: .*", "  source: {name: demo_figures, args: {n: 3, seed: 1}}", text))
-    result = cli(site, "mine", str(recipe), f"mine.writer.args.out={out}", "mine.stains.args.background=230")
+    result = cli(site, "mine", str(recipe), f"mine.writer.args.out={out}", "mine.stains.args.background=230",
+                 "--workers", "2")
     assert result.returncode == 0, result.stderr
     code = (
         "import json, sys; from panel2patch.corpus import read_corpus;"
@@ -62,8 +64,9 @@ def test_the_plugins_own_kind_runs_in_mining(site, tmp_path):
     photos = [d for kind, d in panels if kind == "photo"]
     assert photos and all(d in {"stain: H&E", "stain: DAB", "stain: fluorescence", "stain: other"} for d in photos)
     assert all(d is None or not d.startswith("stain:") for kind, d in panels if kind != "photo")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["config"]["mine"]["stains"]["name"] == "colour_stain"
+    for part in ("000", "001"):
+        manifest = json.loads((out / f"manifest-{part}-of-002.json").read_text())
+        assert manifest["config"]["mine"]["stains"]["name"] == "colour_stain"
 
 
 def test_colour_stain_rules(site, monkeypatch):

@@ -226,7 +226,7 @@ from panel2patch import manager
 from panel2patch.cli import main
 from test_mining import TestComponents
 manager.plugin_manager().register(TestComponents(), name="test-components")
-sys.exit(main(["mine", {recipe!r}]))
+sys.exit(main(["mine", {recipe!r}, "--workers", "1"]))  # the test plugin lives in this process
 """
 
 

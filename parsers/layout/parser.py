@@ -85,7 +85,8 @@ class LayoutParser(FigureParser):
         Smallest OCR confidence (0-1, default 0.6) for a letter to count without support from the
         rest of the series (:func:`panel2patch.parsers.labels.sequence.apply_sequence_prior`).
     ``ocr_threads``
-        onnxruntime intra-op threads for the recogniser (default 0: onnxruntime's choice).
+        onnxruntime intra-op threads for the recogniser (default 0: ``OMP_NUM_THREADS`` if set, else onnxruntime's
+        choice).
     ``kinds``
         Tag each panel ``photo`` or ``chart`` (default True); otherwise ``kind`` is ``unknown``.
     """

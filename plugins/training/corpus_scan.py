@@ -1,4 +1,5 @@
-"""Train/held-out split of corpus figures and the count of level samples per split and shard."""
+"""Train/held-out split of corpus figures (by article when the source names it) and the count of level samples per
+split and shard."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ def is_held_out(key: str, fraction: float) -> bool:
     return digest / 2.0**64 < fraction
 
 
+def group_of(key: str, figure: Any) -> str:
+    """What the split keeps together: the article (``metadata["article_id"]``, as the PMC source sets it), else the
+    figure's own sample key."""
+    article = figure.metadata.get("article_id")
+    return f"article:{article}" if isinstance(article, str) and article else key
+
+
 def split_of(key: str, fraction: float) -> str:
+    """The split of group ``key`` (see :func:`group_of`)."""
     return "held_out" if is_held_out(key, fraction) else "train"
 
 
@@ -48,7 +57,7 @@ def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
         # the keys are webdataset's sample keys, the ones the streams split by
         for key, members in iter_shard(shard, ("json",)):
             figure = decode_figure(members["json"], shard, key)
-            split = split_of(key, held_out)
+            split = split_of(group_of(key, figure), held_out)
             figures[split] += 1
             for lv in levels:
                 mine[lv.name][split] += len(lv.samples(figure))

@@ -26,7 +26,7 @@ from panel2patch.corpus import CorpusError, decode_sample
 from panel2patch.data import Box, LevelSample
 from panel2patch.errors import Panel2PatchError
 
-from .corpus_scan import split_of
+from .corpus_scan import group_of, split_of
 from .geometry import crop_box, preprocess_geometry, relative_box
 
 
@@ -125,9 +125,9 @@ class _Samples:
             for url in order:
                 for sample in wds.tarfile_to_samples()(iter([{"url": url}])):
                     key = sample["__key__"]
-                    if split_of(key, spec.held_out) != spec.split:
-                        continue
                     figure, ext = decode_sample(sample, url, key)
+                    if split_of(group_of(key, figure), spec.held_out) != spec.split:
+                        continue
                     image = sample[ext]
                     for level_sample in spec.level.samples(figure):
                         if not spec.by_shard:

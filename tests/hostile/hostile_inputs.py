@@ -16,6 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpus_factory import mine_recipe  # noqa: F401  (re-exported for the hostile tests)
 from PIL import Image
 
 CAPTION = "(A) Stained cells, arrows mark nuclei. (B) Western blot of the same cells."
@@ -27,20 +28,6 @@ def run_cli(*argv: str) -> tuple[int, str]:
     done = subprocess.run([sys.executable, "-m", "panel2patch", *argv], capture_output=True, text=True, timeout=600)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stderr
-
-
-def mine_recipe(source: str, out: Path) -> str:
-    """The text of a CPU mining recipe reading ``source`` (a ``{name, args}`` flow mapping) into ``out``."""
-    return f"""mine:
-  source: {source}
-  parser: {{name: cpu_layout}}
-  markers: {{name: shape_markers}}
-  splitter: {{name: label_splitter}}
-  regions: {{name: marker_regions}}
-  cleaners: [{{name: clip_to_image}}, {{name: drop_degenerate}}, {{name: box_nms}}]
-  writer: {{name: webdataset_corpus, args: {{out: '{out}'}}}}
-  chunk_size: 8
-"""
 
 
 @dataclass(frozen=True)

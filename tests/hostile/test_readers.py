@@ -83,3 +83,9 @@ def test_an_output_that_cannot_be_created_is_a_clear_error(corpus, tmp_path, cap
     (tmp_path / "a_file").write_text("")
     code, _, err = run(capsys, command, str(root), str(tmp_path / "a_file" / "out"))
     assert code == 2 and f"panel2patch {command}: error: " in err and "a_file" in err
+
+
+def test_export_pairs_refuses_to_write_inside_the_corpus_it_reads(corpus, capsys):
+    root, _ = corpus
+    code, _, err = run(capsys, "export-pairs", str(root), str(root / "pairs"))
+    assert code == 2 and "is inside the corpus" in err and not (root / "pairs").exists()

@@ -1,0 +1,115 @@
+"""Mining on every core: ``panel2patch mine --workers N`` runs N worker processes, each a mining shard of its own.
+
+Rank ``r`` of ``n`` (from ``--shard`` or the launcher) with ``N`` workers runs shards ``r*N .. r*N+N-1`` of ``n*N``,
+each in a spawned process that builds its own components (models and OCR engines load once per worker) and uses
+``cores / N`` threads. Each worker keeps the single-process guarantees (atomic chunks, resume after kill -9, every
+input in the corpus or a reject); the corpus members are the same for any N. A re-run resumes with the same N (the
+shard count is part of what a chunk records). One progress bar counts the items of all workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queues
+import sys
+from typing import Any
+
+from panel2patch.errors import Panel2PatchError
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as container and SLURM limits set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """The cores available to this rank: its CPU affinity shared among the ranks torchrun started on this node."""
+    try:
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    except ValueError:
+        local_ranks = 1
+    return max(1, available_cores() // max(1, local_ranks))
+
+
+def worker_limits(limit: int | None, workers: int) -> list[int | None]:
+    """``--limit`` shared out over the workers (None: no limit)."""
+    if limit is None:
+        return [None] * workers
+    return [limit // workers + (k < limit % workers) for k in range(workers)]
+
+
+def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limit: int | None = None,
+                    progress: bool = True) -> Any:
+    """Mine rank ``shard`` of ``num_shards`` with ``workers`` processes; the summed :class:`ChunkStats`."""
+    from tqdm import tqdm
+
+    from panel2patch.mining import ChunkStats
+
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or CUDA state
+    messages = context.Queue()
+    threads = max(1, available_cores() // workers)
+    procs = [
+        context.Process(target=_worker, name=f"panel2patch-mine-{shard * workers + k}",
+                        args=(recipe, shard * workers + k, num_shards * workers, limit_k, threads, messages))
+        for k, limit_k in enumerate(worker_limits(limit, workers))
+    ]
+    for proc in procs:
+        proc.start()
+    total, finished, errors = ChunkStats(), set(), []
+    bar = tqdm(desc=f"mine shard {shard}/{num_shards} ({workers} workers)", unit="fig", disable=not progress,
+               file=sys.stderr)
+    try:
+        while len(finished) < workers:
+            try:
+                kind, who, value = messages.get(timeout=0.5)
+            except queues.Empty:
+                lost = [p for p in procs if p.exitcode not in (None, 0) and p.name not in finished]
+                for proc in lost:  # killed (out of memory, a signal) before it could say so
+                    errors.append(f"worker {proc.name} ended with exit code {proc.exitcode}")
+                    finished.add(proc.name)
+                continue
+            if kind == "items":
+                bar.update(value)
+            elif kind == "done":
+                total.add(value)
+                finished.add(who)
+            else:
+                errors.append(f"worker {who}: {value}")
+                finished.add(who)
+    except BaseException:
+        for proc in procs:
+            proc.terminate()
+        raise
+    finally:
+        bar.close()
+    for proc in procs:
+        proc.join()
+    if errors:
+        raise Panel2PatchError("; ".join(errors))
+    return total
+
+
+def _worker(recipe: Any, shard: int, num_shards: int, limit: int | None, threads: int, messages: Any) -> None:
+    for name in THREAD_VARIABLES:  # before numpy, torch or onnxruntime are imported in this process
+        os.environ[name] = str(threads)
+    name = multiprocessing.current_process().name
+    try:
+        import cv2  # OpenCV keeps a thread pool of its own, blind to the variables above
+
+        cv2.setNumThreads(threads)
+        from panel2patch.mining import Miner
+
+        miner = Miner(recipe, shard, num_shards, limit=limit)
+        stats = miner.run_shard(progress=lambda n: messages.put(("items", name, n)))
+        messages.put(("done", name, stats.to_json()))
+    except Panel2PatchError as exc:
+        messages.put(("error", name, str(exc)))
+    except BaseException as exc:  # a bug: say what, then let the traceback reach the worker's stderr
+        messages.put(("error", name, f"{type(exc).__name__}: {exc}"))
+        raise
