@@ -93,7 +93,7 @@ class MineCommand(Command):
         from panel2patch.config import load, validate
         from panel2patch.mining import Miner
 
-        from .mine_workers import default_workers, mine_in_workers
+        from .mine_workers import default_workers, mine_in_workers, use_gpu_share
 
         recipe = load(args.recipe, args.overrides)
         shard, num_shards = parse_shard(args.shard)
@@ -101,6 +101,7 @@ class MineCommand(Command):
         if workers < 1 or (args.limit is not None and args.limit < 0):
             raise Panel2PatchError(f"--workers must be >= 1 (got {workers}) and --limit >= 0")
         if workers == 1:
+            use_gpu_share()  # before any component starts CUDA
             stats = Miner(recipe, shard, num_shards, limit=args.limit).run_shard()
         else:
             validate(recipe)  # refuse a bad recipe once, here, rather than once per worker

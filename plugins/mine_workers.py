@@ -1,8 +1,8 @@
 """Mining on every core: ``panel2patch mine --workers N`` runs N worker processes, each a mining shard of its own.
 
 Rank ``r`` of ``n`` (from ``--shard`` or the launcher) with ``N`` workers runs shards ``r*N .. r*N+N-1`` of ``n*N``,
-each in a spawned process that builds its own components (models and OCR engines load once per worker) and uses
-``cores / N`` threads. Each worker keeps the single-process guarantees (atomic chunks, resume after kill -9, every
+each in a spawned process that builds its own components (models and OCR engines load once per worker), uses
+``cores / N`` threads and sees its share of the GPUs (:func:`gpu_share`). Each worker keeps the single-process guarantees (atomic chunks, resume after kill -9, every
 input in the corpus or a reject); the corpus members are the same for any N. A re-run resumes with the same N (the
 shard count is part of what a chunk records). One progress bar counts the items of all workers.
 """
@@ -37,6 +37,45 @@ def default_workers() -> int:
     return max(1, available_cores() // max(1, local_ranks))
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set (SLURM sets it per task), else every GPU
+    the NVIDIA driver lists (read from ``/proc``, so that this process does not start CUDA before its workers)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g for g in (part.strip() for part in listed.split(",")) if g]
+    try:
+        return [str(n) for n in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+def gpu_share(gpus: list[str], local_rank: int, local_ranks: int, worker: int, workers: int) -> list[str]:
+    """The GPUs of one worker: the node's ``gpus`` dealt out among the ranks torchrun started on it (each sees them
+    all), then among the rank's workers; workers share a GPU when there are fewer GPUs than workers."""
+    mine = gpus[local_rank::local_ranks] if local_ranks > 1 and len(gpus) >= local_ranks else gpus
+    if len(gpus) < local_ranks and gpus:
+        mine = [gpus[local_rank % len(gpus)]]
+    if not mine:
+        return []
+    return mine[worker::workers] if len(mine) >= workers else [mine[worker % len(mine)]]
+
+
+def local_ranks() -> tuple[int, int]:
+    """``(local rank, ranks on this node)`` as torchrun sets them (``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``), else (0, 1)."""
+    try:
+        return int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+
+
+def use_gpu_share() -> None:
+    """Restrict this one-worker process to its rank's GPUs (``CUDA_VISIBLE_DEVICES``), before CUDA starts."""
+    gpus = visible_gpus()
+    share = gpu_share(gpus, *local_ranks(), 0, 1)
+    if share != gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(share)
+
+
 def worker_limits(limit: int | None, workers: int) -> list[int | None]:
     """``--limit`` shared out over the workers (None: no limit)."""
     if limit is None:
@@ -54,9 +93,11 @@ def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limi
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads or CUDA state
     messages = context.Queue()
     threads = max(1, available_cores() // workers)
+    gpus, (local_rank, ranks) = visible_gpus(), local_ranks()
     procs = [
         context.Process(target=_worker, name=f"panel2patch-mine-{shard * workers + k}",
-                        args=(recipe, shard * workers + k, num_shards * workers, limit_k, threads, messages))
+                        args=(recipe, shard * workers + k, num_shards * workers, limit_k, threads,
+                              gpu_share(gpus, local_rank, ranks, k, workers), messages))
         for k, limit_k in enumerate(worker_limits(limit, workers))
     ]
     for proc in procs:
@@ -95,9 +136,12 @@ def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limi
     return total
 
 
-def _worker(recipe: Any, shard: int, num_shards: int, limit: int | None, threads: int, messages: Any) -> None:
+def _worker(recipe: Any, shard: int, num_shards: int, limit: int | None, threads: int, gpus: list[str],
+            messages: Any) -> None:
     for name in THREAD_VARIABLES:  # before numpy, torch or onnxruntime are imported in this process
         os.environ[name] = str(threads)
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     name = multiprocessing.current_process().name
     try:
         import cv2  # OpenCV keeps a thread pool of its own, blind to the variables above

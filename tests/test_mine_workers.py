@@ -88,3 +88,59 @@ def test_limits_and_default_worker_counts(monkeypatch):
     assert default_workers() == 2
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "64")
     assert default_workers() == 1
+
+
+@pytest.mark.parametrize("gpus, local_rank, local_ranks, workers, expected", [
+    (["0", "1", "2", "3"], 0, 1, 2, [["0", "2"], ["1", "3"]]),         # one rank, two workers: two GPUs each
+    (["0", "1", "2", "3"], 1, 2, 2, [["1"], ["3"]]),                   # torchrun rank 1 of 2 on the node
+    (["0", "1"], 0, 1, 4, [["0"], ["1"], ["0"], ["1"]]),                # fewer GPUs than workers: shared
+    (["0"], 1, 2, 1, [["0"]]),                                          # fewer GPUs than ranks: shared
+    (["5", "7"], 0, 1, 1, [["5", "7"]]),                                # SLURM's per-task list, kept whole
+    ([], 0, 2, 2, [[], []]),                                            # no GPU: nothing to share
+])
+def test_each_worker_gets_its_share_of_the_gpus(gpus, local_rank, local_ranks, workers, expected):
+    from panel2patch.plugins.mine_workers import gpu_share
+
+    assert [gpu_share(gpus, local_rank, local_ranks, k, workers) for k in range(workers)] == expected
+
+
+def test_the_visible_gpus_are_the_launchers_list_when_it_set_one(monkeypatch):
+    from panel2patch.plugins.mine_workers import visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert visible_gpus() == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+
+
+def test_a_worker_sets_its_thread_budget_and_gpus_before_building_anything(monkeypatch, tmp_path):
+    import queue
+
+    from panel2patch.config import load
+    from panel2patch.plugins.mine_workers import THREAD_VARIABLES, _worker
+
+    for name in (*THREAD_VARIABLES, "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test: the worker writes this process's environment
+    monkeypatch.setattr("multiprocessing.current_process", lambda: type("P", (), {"name": "w0"})())
+    import cv2
+    monkeypatch.setattr(cv2, "setNumThreads", lambda n: None)  # this process's OpenCV pool stays as it is
+    messages: queue.Queue = queue.Queue()
+    bad = load(str(recipe(tmp_path, "x")), ["mine.source.name=no_such_source"])
+    _worker(bad, 0, 2, None, 3, ["1", "3"], messages)
+    assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["CUDA_VISIBLE_DEVICES"] == "1,3"
+    kind, who, text = messages.get_nowait()
+    assert (kind, who) == ("error", "w0") and "unknown sources component 'no_such_source'" in text
+
+
+def test_a_single_worker_rank_under_torchrun_keeps_to_its_gpu(monkeypatch):
+    from panel2patch.plugins.mine_workers import use_gpu_share
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    use_gpu_share()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # SLURM gave this task one GPU: nothing to change
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    use_gpu_share()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
