@@ -20,6 +20,7 @@ import argparse
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core; must precede numpy/onnxruntime imports
+os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
 
 import json
 import resource
@@ -100,8 +101,10 @@ def time_workers(args: argparse.Namespace, root: Path, work: Path, n: int) -> No
     onnxruntime, torch and OpenCV; N workers get cores / N threads each)."""
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    runs = [(1, "1 thread", {**env, "OMP_NUM_THREADS": "1"})] + [(w, "default", env) for w in args.workers]
+    from panel2patch.plugins.mine_workers import THREAD_VARIABLES
+
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    runs = [(1, "1 thread", {**env, **dict.fromkeys(THREAD_VARIABLES, "1")})] + [(w, "default", env) for w in args.workers]
 
     def wall(workers: int, environ: dict[str, str], out: Path, *extra: str) -> float:
         command = [sys.executable, "-m", "panel2patch", "mine", args.recipe, f"mine.source.args.root={root}",

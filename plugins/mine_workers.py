@@ -17,7 +17,9 @@ from typing import Any
 
 from panel2patch.errors import Panel2PatchError
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+#: Thread budgets the libraries of mining read at start-up (OpenCV's own pool included).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "OPENCV_FOR_THREADS_NUM")
 
 
 def available_cores() -> int:
@@ -144,9 +146,6 @@ def _worker(recipe: Any, shard: int, num_shards: int, limit: int | None, threads
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     name = multiprocessing.current_process().name
     try:
-        import cv2  # OpenCV keeps a thread pool of its own, blind to the variables above
-
-        cv2.setNumThreads(threads)
         from panel2patch.mining import Miner
 
         miner = Miner(recipe, shard, num_shards, limit=limit)

@@ -122,12 +122,10 @@ def test_a_worker_sets_its_thread_budget_and_gpus_before_building_anything(monke
     for name in (*THREAD_VARIABLES, "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(name, raising=False)  # restored after the test: the worker writes this process's environment
     monkeypatch.setattr("multiprocessing.current_process", lambda: type("P", (), {"name": "w0"})())
-    import cv2
-    monkeypatch.setattr(cv2, "setNumThreads", lambda n: None)  # this process's OpenCV pool stays as it is
     messages: queue.Queue = queue.Queue()
     bad = load(str(recipe(tmp_path, "x")), ["mine.source.name=no_such_source"])
     _worker(bad, 0, 2, None, 3, ["1", "3"], messages)
-    assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["CUDA_VISIBLE_DEVICES"] == "1,3"
+    assert all(os.environ[name] == "3" for name in THREAD_VARIABLES) and os.environ["CUDA_VISIBLE_DEVICES"] == "1,3"
     kind, who, text = messages.get_nowait()
     assert (kind, who) == ("error", "w0") and "unknown sources component 'no_such_source'" in text
 
