@@ -10,9 +10,11 @@ import torch
 from corpus_factory import tiny_recipe, write_corpus
 
 from panel2patch.config import load
+from panel2patch.corpus import read_corpus
 from panel2patch.errors import RecipeError
 from panel2patch.hookspecs import hookimpl
 from panel2patch.manager import plugin_manager
+from panel2patch.plugins.training.corpus_scan import is_held_out
 from panel2patch.plugins.training.distributed import seed_everything
 from panel2patch.plugins.training.errors import TrainError
 from panel2patch.plugins.training.trainer import Trainer
@@ -101,6 +103,11 @@ def test_training_writes_a_run_directory_checkpoints_and_metrics(uninterrupted):
     assert info["parameters"]["trainable"] == sum(p.numel() for p in trainer.clip.parameters() if p.requires_grad)
     assert info["counts"]["samples"]["panel"]["train"] > 0 and "torch" in info["versions"]
     assert (out / "config.yaml").read_text().startswith("train:")
+    split = json.loads((out / "split.json").read_text())
+    assert split["figures"] == info["counts"]["figures"] and split["groups"] == info["counts"]["groups"]
+    assert len(split["held_out_groups"]) == split["groups"]["held_out"] == split["figures"]["held_out"] > 0
+    keys = [r.key for r in read_corpus(trainer.cfg.data.corpus, members=("json",))]
+    assert split["held_out_groups"] == sorted(k for k in keys if is_held_out(k, split["held_out"]))
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000006"
     assert (out / "checkpoints" / "step-00000003" / "rng_rank00000.json").is_file()
     records = _train_records(out)

@@ -41,15 +41,25 @@ class CorpusCounts:
     figures: dict[str, int]
     samples: dict[str, dict[str, int]]
     per_shard: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    groups: dict[str, set[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"shards": len(self.shards), "figures": self.figures, "samples": self.samples}
+        return {"shards": len(self.shards), "figures": self.figures, "samples": self.samples,
+                "groups": {split: len(names) for split, names in self.groups.items()}}
+
+    def split_record(self, fraction: float) -> dict[str, Any]:
+        """What ``split.json`` of a run records: the rule, the counts and every held-out group."""
+        return {"held_out": fraction, "rule": "sha1(group) / 2**64 < held_out; group = 'article:' + "
+                "metadata.article_id where the source names the article, else the figure's sample key",
+                "figures": self.figures, "groups": {s: len(g) for s, g in self.groups.items()},
+                "held_out_groups": sorted(self.groups.get("held_out", ()))}
 
 
 def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
     """Count figures and level samples per split, reading only the JSON members of each shard."""
     shards = find_shards(corpus)
     figures = {s: 0 for s in SPLITS}
+    groups: dict[str, set[str]] = {s: set() for s in SPLITS}
     samples = {lv.name: {s: 0 for s in SPLITS} for lv in levels}
     per_shard: dict[str, dict[str, dict[str, int]]] = {}
     for shard in shards:
@@ -57,12 +67,14 @@ def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
         # the keys are webdataset's sample keys, the ones the streams split by
         for key, members in iter_shard(shard, ("json",)):
             figure = decode_figure(members["json"], shard, key)
-            split = split_of(group_of(key, figure), held_out)
+            group = group_of(key, figure)
+            split = split_of(group, held_out)
             figures[split] += 1
+            groups[split].add(group)
             for lv in levels:
                 mine[lv.name][split] += len(lv.samples(figure))
         per_shard[shard] = mine
         for lv in levels:
             for s in SPLITS:
                 samples[lv.name][s] += mine[lv.name][s]
-    return CorpusCounts(shards, figures, samples, per_shard)
+    return CorpusCounts(shards, figures, samples, per_shard, groups)

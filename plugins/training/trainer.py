@@ -295,6 +295,8 @@ class Trainer:
             "resumed_from": self.resume,
         }
         (self.out_dir / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+        split = self.counts.split_record(self.cfg.data.held_out)
+        (self.out_dir / "split.json").write_text(json.dumps(split, indent=1, ensure_ascii=False), encoding="utf-8")
 
     # -- checkpoints ------------------------------------------------------------------------------
 
