@@ -19,13 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from panel2patch.components import Command
-from panel2patch.corpus import SHARD_DIR, iter_shard, read_corpus
+from panel2patch.corpus import (
+    SHARD_DIR,
+    CorpusError,
+    decode_sample,
+    iter_shard,
+    read_corpus,
+    read_manifest,
+    read_rejects,
+)
 from panel2patch.errors import Panel2PatchError
 from panel2patch.hookspecs import hookimpl
 from panel2patch.plugins.writers import file_sha1
 
 CHUNK = re.compile(r"corpus-(\d{3})-(\d{5})\.stats\.json$")
-SHARD_MANIFEST = re.compile(r"manifest-(\d{3})-of-(\d{3})\.json$")
 
 
 def chunks(corpus: Path) -> dict[str, Path]:
@@ -39,18 +46,12 @@ def chunks(corpus: Path) -> dict[str, Path]:
 
 
 def manifests(corpus: Path) -> dict[int, tuple[int, dict[str, Any]]]:
-    """Mining shard -> (shard count, manifest) of the manifests at the top of ``corpus``."""
+    """Mining shard -> (shard count, manifest), from the manifests :func:`panel2patch.corpus.read_manifest` finds."""
+    found = read_manifest(corpus)
     out = {}
-    single = corpus / "manifest.json"
-    paths = [single] if single.is_file() else sorted(corpus.glob("manifest-*-of-*.json"))
-    for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
-            raise Panel2PatchError(f"{path}: unreadable manifest ({exc})") from None
-        m = SHARD_MANIFEST.search(path.name)
-        shard, count = (int(m[1]), int(m[2])) if m else (int(data.get("shard", 0)), int(data.get("num_shards", 1)))
-        out[shard] = (count, data)
+    for data in found["shards"] if "shards" in found else [found]:
+        if isinstance(data, dict):
+            out[int(data.get("shard", 0))] = (int(data.get("num_shards", 1)), data)
     return out
 
 
@@ -101,13 +102,17 @@ def verify(corpus: Path, progress: bool = True) -> tuple[list[str], dict[str, in
                                 "mining)")
         figures = 0
         try:
-            for _key, sample in iter_shard(tar, ("json",)):
+            for key, sample in iter_shard(tar, ("json",)):
                 figures += 1
-                figure_id = _figure_id(sample.get("json", b""))
+                try:  # the one member check every reader applies
+                    figure_id = decode_sample(sample, str(tar), key, need_image=False)[0].id
+                except CorpusError as exc:
+                    problems.append(str(exc))
+                    continue
                 if figure_id in ids:
                     problems.append(f"figure {figure_id!r} appears twice: in chunk {ids[figure_id]} and in {name}")
                 ids.setdefault(figure_id, name)
-        except Panel2PatchError as exc:
+        except CorpusError as exc:
             problems.append(f"chunk {name}: {exc}")
         reject_lines = sum(1 for line in rejects.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
         inputs, want_figures = stats.get("inputs"), stats.get("figures")
@@ -118,27 +123,18 @@ def verify(corpus: Path, progress: bool = True) -> tuple[list[str], dict[str, in
         per_shard[int(name[:3])] += inputs if isinstance(inputs, int) else 0
         totals.update(chunks=1, inputs=inputs if isinstance(inputs, int) else 0, figures=figures, rejects=reject_lines)
     problems += _check_manifests(corpus, per_shard)
-    skipped: list[str] = []
-    for _ in read_corpus(corpus, members=("json",), skipped=skipped):
-        pass
-    problems += skipped
     return problems, dict(totals)
-
-
-def _figure_id(raw: bytes) -> str:
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        return f"<unreadable JSON {hash(raw)}>"
-    return str(data.get("id")) if isinstance(data, dict) else f"<not an object {hash(raw)}>"
 
 
 def _check_manifests(corpus: Path, per_shard: Counter) -> list[str]:
     problems = []
-    found = manifests(corpus)
+    try:
+        found = manifests(corpus)
+    except CorpusError as exc:  # none, or unreadable
+        return [f"{exc} (a run writes its manifests when it finishes)"]
     counts = {count for count, _ in found.values()}
-    if not found:
-        return [f"{corpus}: no manifest (manifest.json or manifest-III-of-NNN.json): the run has not finished"]
+    if not counts:
+        return [f"{corpus}: its manifests are not JSON objects"]
     if len(counts) > 1:
         return [f"{corpus}: manifests of runs with different shard counts ({sorted(counts)})"]
     (count,) = counts
@@ -154,8 +150,6 @@ def _check_manifests(corpus: Path, per_shard: Counter) -> list[str]:
 def corpus_stats(corpus: Path, progress: bool = True) -> dict[str, Any]:
     """Figures, panels, regions, markers, texts and rejects by reason, in all and per mining shard."""
     from tqdm import tqdm
-
-    from panel2patch.corpus import read_rejects
 
     def empty() -> Counter:
         return Counter(figures=0, panels=0, regions=0, markers=0, texts=0)

@@ -2,8 +2,9 @@
 
 Rank ``r`` of ``n`` (from ``--shard`` or the launcher) with ``N`` workers runs shards ``r*N .. r*N+N-1`` of ``n*N``,
 each in a spawned process that builds its own components (models and OCR engines load once per worker), uses
-``cores / N`` threads and sees its share of the GPUs (:func:`gpu_share`). Each worker keeps the single-process guarantees (atomic chunks, resume after kill -9, every
-input in the corpus or a reject); the corpus members are the same for any N. A re-run resumes with the same N (the
+``cores / N`` threads and sees its share of the GPUs (:func:`gpu_share`). Each worker keeps the single-process
+guarantees (atomic chunks, resume after kill -9, every input in the corpus or a reject); the corpus members are the
+same for any N. A re-run resumes with the same N (the
 shard count is part of what a chunk records). One progress bar counts the items of all workers.
 """
 
@@ -16,6 +17,7 @@ import sys
 from typing import Any
 
 from panel2patch.errors import Panel2PatchError
+from panel2patch.run import world_info
 
 #: Thread budgets the libraries of mining read at start-up (OpenCV's own pool included).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -32,11 +34,7 @@ def available_cores() -> int:
 
 def default_workers() -> int:
     """The cores available to this rank: its CPU affinity shared among the ranks torchrun started on this node."""
-    try:
-        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    except ValueError:
-        local_ranks = 1
-    return max(1, available_cores() // max(1, local_ranks))
+    return max(1, available_cores() // local_ranks()[1])
 
 
 def visible_gpus() -> list[str]:
@@ -54,20 +52,17 @@ def visible_gpus() -> list[str]:
 def gpu_share(gpus: list[str], local_rank: int, local_ranks: int, worker: int, workers: int) -> list[str]:
     """The GPUs of one worker: the node's ``gpus`` dealt out among the ranks torchrun started on it (each sees them
     all), then among the rank's workers; workers share a GPU when there are fewer GPUs than workers."""
-    mine = gpus[local_rank::local_ranks] if local_ranks > 1 and len(gpus) >= local_ranks else gpus
-    if len(gpus) < local_ranks and gpus:
-        mine = [gpus[local_rank % len(gpus)]]
-    if not mine:
+    if not gpus:
         return []
-    return mine[worker::workers] if len(mine) >= workers else [mine[worker % len(mine)]]
+    mine = gpus[local_rank::local_ranks] or [gpus[local_rank % len(gpus)]]
+    return mine[worker::workers] or [mine[worker % len(mine)]]
 
 
 def local_ranks() -> tuple[int, int]:
-    """``(local rank, ranks on this node)`` as torchrun sets them (``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``), else (0, 1)."""
-    try:
-        return int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    except ValueError:
-        return 0, 1
+    """``(local rank, ranks on this node)``: the launcher's local rank (:func:`panel2patch.run.world_info`) and
+    torchrun's ``LOCAL_WORLD_SIZE`` (1 when unset: SLURM restricts each task's CPUs and GPUs itself)."""
+    size = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    return world_info()[1], max(1, int(size)) if size.isdigit() else 1
 
 
 def use_gpu_share() -> None:

@@ -77,7 +77,7 @@ class PmcOaSource(Source):
     def __init__(self, packages: str = "", licenses: list[str] | None = None, max_bytes: int = 256_000_000) -> None:
         if not packages:
             raise Panel2PatchError("pmc_oa source: 'packages' is required (a folder, a glob or one package)")
-        known = {kind for kind, _ in LICENSE_KINDS} | {"other"}
+        known = {kind for kind, _ in LICENSE_KINDS} | {"other", "none"}
         unknown = sorted(set(licenses or ()) - known)
         if unknown:
             raise ValueError(f"unknown licence kind {unknown[0]!r}; known: {', '.join(sorted(known))}")

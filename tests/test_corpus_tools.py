@@ -129,3 +129,17 @@ def test_stats_count_everything_per_shard(two_rank_corpus, tmp_path, capsys):
 def test_verify_of_a_folder_that_is_no_corpus_is_a_clear_error(tmp_path, capsys):
     assert main(["corpus", "verify", str(tmp_path)]) == 2
     assert "no committed chunks" in capsys.readouterr().err
+
+
+def test_verify_names_a_member_that_fails_the_member_check(copy):
+    from panel2patch.data import Figure, Panel, Region
+    from panel2patch.plugins.writers import WebDatasetWriter
+
+    writer = WebDatasetWriter(str(copy))
+    writer.begin("000-00009")
+    bad = Figure(id="bad", width=20, height=20, caption="c", panels=[Panel("p0", (0, 0, 20, 20))],
+                 regions=[Region("r0", "p9", (1, 1, 5, 5), texts=["x"])])
+    writer.write(bad, b"\x89PNG not checked here", "png")
+    writer.commit({"inputs": 1, "figures": 1, "rejects": {}})
+    problems, _ = verify(copy, progress=False)
+    assert any("sample 'bad_" in p and "regions.0.panel_id: 'p9' names no panel of the figure" in p for p in problems)

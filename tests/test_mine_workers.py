@@ -134,8 +134,8 @@ def test_a_single_worker_rank_under_torchrun_keeps_to_its_gpu(monkeypatch):
     from panel2patch.plugins.mine_workers import use_gpu_share
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
-    monkeypatch.setenv("LOCAL_RANK", "2")
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    for name, value in {"RANK": "6", "WORLD_SIZE": "8", "LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "4"}.items():
+        monkeypatch.setenv(name, value)  # as torchrun sets them for rank 6 of 2 nodes x 4
     use_gpu_share()
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "2"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # SLURM gave this task one GPU: nothing to change

@@ -104,8 +104,8 @@ def test_training_writes_a_run_directory_checkpoints_and_metrics(uninterrupted):
     assert info["counts"]["samples"]["panel"]["train"] > 0 and "torch" in info["versions"]
     assert (out / "config.yaml").read_text().startswith("train:")
     split = json.loads((out / "split.json").read_text())
-    assert split["figures"] == info["counts"]["figures"] and split["groups"] == info["counts"]["groups"]
-    assert len(split["held_out_groups"]) == split["groups"]["held_out"] == split["figures"]["held_out"] > 0
+    assert split["figures"] == info["counts"]["figures"]
+    assert len(split["held_out_groups"]) == info["counts"]["held_out_groups"] == split["figures"]["held_out"] > 0
     keys = [r.key for r in read_corpus(trainer.cfg.data.corpus, members=("json",))]
     assert split["held_out_groups"] == sorted(k for k in keys if is_held_out(k, split["held_out"]))
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00000006"

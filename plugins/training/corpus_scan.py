@@ -41,25 +41,24 @@ class CorpusCounts:
     figures: dict[str, int]
     samples: dict[str, dict[str, int]]
     per_shard: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    groups: dict[str, set[str]] = field(default_factory=dict)
+    held_out_groups: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         return {"shards": len(self.shards), "figures": self.figures, "samples": self.samples,
-                "groups": {split: len(names) for split, names in self.groups.items()}}
+                "held_out_groups": len(self.held_out_groups)}
 
     def split_record(self, fraction: float) -> dict[str, Any]:
-        """What ``split.json`` of a run records: the rule, the counts and every held-out group."""
+        """What ``split.json`` of a run records: the rule, the figures per split and every held-out group."""
         return {"held_out": fraction, "rule": "sha1(group) / 2**64 < held_out; group = 'article:' + "
                 "metadata.article_id where the source names the article, else the figure's sample key",
-                "figures": self.figures, "groups": {s: len(g) for s, g in self.groups.items()},
-                "held_out_groups": sorted(self.groups.get("held_out", ()))}
+                "figures": self.figures, "held_out_groups": sorted(self.held_out_groups)}
 
 
 def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
     """Count figures and level samples per split, reading only the JSON members of each shard."""
     shards = find_shards(corpus)
     figures = {s: 0 for s in SPLITS}
-    groups: dict[str, set[str]] = {s: set() for s in SPLITS}
+    held_out_groups: set[str] = set()
     samples = {lv.name: {s: 0 for s in SPLITS} for lv in levels}
     per_shard: dict[str, dict[str, dict[str, int]]] = {}
     for shard in shards:
@@ -70,11 +69,12 @@ def scan(corpus: str, levels: Sequence[Any], held_out: float) -> CorpusCounts:
             group = group_of(key, figure)
             split = split_of(group, held_out)
             figures[split] += 1
-            groups[split].add(group)
+            if split == "held_out":
+                held_out_groups.add(group)
             for lv in levels:
                 mine[lv.name][split] += len(lv.samples(figure))
         per_shard[shard] = mine
         for lv in levels:
             for s in SPLITS:
                 samples[lv.name][s] += mine[lv.name][s]
-    return CorpusCounts(shards, figures, samples, per_shard, groups)
+    return CorpusCounts(shards, figures, samples, per_shard, held_out_groups)

@@ -53,13 +53,18 @@ def folder(tmp_path_factory):
     return root, folder_source(root), csv_source(root)
 
 
-def test_a_hostile_folder_index_is_fully_accounted_for(tmp_path, capsys, folder):
-    root, cases, _ = folder
-    source = f"{{name: folder_index, args: {{root: '{root}', index: captions.jsonl, max_bytes: 2000000}}}}"
+def mined_and_accounted(tmp_path: Path, capsys, source: str, cases) -> Path:
+    """Mine ``source`` without a traceback; every case in the corpus or the rejects as it expects."""
     code, err = mine(capsys, recipe(tmp_path, source, tmp_path / "corpus"))
     assert code == 0 and "Traceback" not in err
     assert_accounted(tmp_path / "corpus", cases)
-    assert_stored_images_match_their_json(tmp_path / "corpus")
+    return tmp_path / "corpus"
+
+
+def test_a_hostile_folder_index_is_fully_accounted_for(tmp_path, capsys, folder):
+    root, cases, _ = folder
+    source = f"{{name: folder_index, args: {{root: '{root}', index: captions.jsonl, max_bytes: 2000000}}}}"
+    assert_stored_images_match_their_json(mined_and_accounted(tmp_path, capsys, source, cases))
     details = {r["id"]: r["detail"] for r in read_rejects(tmp_path / "corpus")}
     assert "resolves outside" in details["escape"] and "is absolute" in details["absolute"]
     assert "<html>" not in details["text_png"]  # a reject quotes no bytes of what it read
@@ -67,20 +72,14 @@ def test_a_hostile_folder_index_is_fully_accounted_for(tmp_path, capsys, folder)
 
 def test_a_hostile_csv_index_loses_no_row(tmp_path, capsys, folder):
     root, _, cases = folder
-    source = f"{{name: folder_index, args: {{root: '{root}', index: captions.csv}}}}"
-    code, err = mine(capsys, recipe(tmp_path, source, tmp_path / "corpus"))
-    assert code == 0 and "Traceback" not in err
-    assert_accounted(tmp_path / "corpus", cases)
+    mined_and_accounted(tmp_path, capsys, f"{{name: folder_index, args: {{root: '{root}', index: captions.csv}}}}", cases)
     captions = {r.figure.id: r.figure.caption for r in read_corpus(tmp_path / "corpus")}
     assert captions["csv_after"] == "the row after it survives" and captions["csv_multi"] == "a caption\nover two lines"
 
 
 def test_hostile_webdataset_shards_are_fully_accounted_for(tmp_path, capsys):
     cases = webdataset_source(tmp_path / "shards")
-    source = f"{{name: webdataset_source, args: {{urls: '{tmp_path / 'shards'}'}}}}"
-    code, err = mine(capsys, recipe(tmp_path, source, tmp_path / "corpus"))
-    assert code == 0 and "Traceback" not in err
-    assert_accounted(tmp_path / "corpus", cases)
+    mined_and_accounted(tmp_path, capsys, f"{{name: webdataset_source, args: {{urls: '{tmp_path / 'shards'}'}}}}", cases)
     details = {r["id"]: r["detail"] for r in read_rejects(tmp_path / "corpus")}
     assert "damaged member header" in details["b-000.tar#shard"] and "cut off" in details["d2"]
 
