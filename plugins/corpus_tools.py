@@ -50,8 +50,9 @@ def manifests(corpus: Path) -> dict[int, tuple[int, dict[str, Any]]]:
     found = read_manifest(corpus)
     out = {}
     for data in found["shards"] if "shards" in found else [found]:
-        if isinstance(data, dict):
-            out[int(data.get("shard", 0))] = (int(data.get("num_shards", 1)), data)
+        shard, count = (data.get("shard", 0), data.get("num_shards", 1)) if isinstance(data, dict) else (None, None)
+        if isinstance(shard, int) and isinstance(count, int):
+            out[shard] = (count, data)
     return out
 
 
@@ -116,7 +117,8 @@ def verify(corpus: Path, progress: bool = True) -> tuple[list[str], dict[str, in
             problems.append(f"chunk {name}: {exc}")
         reject_lines = sum(1 for line in rejects.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
         inputs, want_figures = stats.get("inputs"), stats.get("figures")
-        want_rejects = sum(v for v in (stats.get("rejects") or {}).values() if isinstance(v, int))
+        counted = stats.get("rejects") if isinstance(stats.get("rejects"), dict) else {}
+        want_rejects = sum(v for v in counted.values() if isinstance(v, int))
         if (figures, reject_lines) != (want_figures, want_rejects) or inputs != figures + reject_lines:
             problems.append(f"chunk {name}: {figures} figures and {reject_lines} rejects on disk, its stats say "
                             f"{want_figures} figures, {want_rejects} rejects, {inputs} inputs")
@@ -134,7 +136,7 @@ def _check_manifests(corpus: Path, per_shard: Counter) -> list[str]:
         return [f"{exc} (a run writes its manifests when it finishes)"]
     counts = {count for count, _ in found.values()}
     if not counts:
-        return [f"{corpus}: its manifests are not JSON objects"]
+        return [f"{corpus}: no manifest names its mining shard and shard count (\"shard\", \"num_shards\")"]
     if len(counts) > 1:
         return [f"{corpus}: manifests of runs with different shard counts ({sorted(counts)})"]
     (count,) = counts

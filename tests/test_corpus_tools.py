@@ -143,3 +143,15 @@ def test_verify_names_a_member_that_fails_the_member_check(copy):
     writer.commit({"inputs": 1, "figures": 1, "rejects": {}})
     problems, _ = verify(copy, progress=False)
     assert any("sample 'bad_" in p and "regions.0.panel_id: 'p9' names no panel of the figure" in p for p in problems)
+
+
+def test_verify_of_hand_edited_stats_and_manifests_reports_them_without_a_traceback(copy, capsys):
+    stats = copy / "shards" / "corpus-000-00000.stats.json"
+    stats.write_text('{"inputs": "many", "rejects": [1], "sha1": "x"}')
+    (copy / "shards" / "corpus-001-00000.stats.json").write_text("[1, 2]")
+    (copy / "manifest-001-of-002.json").write_text('{"shard": "one", "num_shards": 2}')
+    (copy / "shards" / "corpus-001-00001.rejects.jsonl").write_bytes(b"\xff\xfe not utf-8\n")
+    assert main(["corpus", "verify", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "chunk 000-00000: " in err and "corpus-001-00000.stats.json: stats are not a JSON object" in err
+    assert "mining shard 1 of 2 has no manifest" in err
