@@ -335,7 +335,7 @@ def test_captions_built_from_parts_split_back_into_those_parts(seed):
         i += size
     preamble = rng.choice(["", "Histology of experimental colitis.",
                            "Imaging of tissue remodelling. Samples were processed in parallel."])
-    shared = rng.choice(["", "Scale bars, 50 \u00b5m.", "Scale bar, 100 \u00b5m. Data are mean \u00b1 s.d."])
+    shared = rng.choice(["", "Scale bars, 50 \u00b5m.", "Scale bar, 100 \u00b5m. Representative of three mice."])
     expected: dict[str, str] = {}
     pieces = [preamble] if preamble else []
     for group in groups:

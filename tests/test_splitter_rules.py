@@ -244,7 +244,8 @@ _SPLITS = [
     ("a Liver and b kidney. b Spleen.", None, False, "", [("a", "Liver and b kidney."), ("b", "Spleen.")], ""),
     ("(A) Liver. Compare with (B) and (C). (B) Lung. (C) Kidney.", None, False,
      "", [("A", "Liver. Compare with (B) and (C)."), ("B", "Lung."), ("C", "Kidney.")], ""),
-    ("Title. (A, D) Liver. (B) Lung.", ["A", "B"], False, "Title. (A, D) Liver.", [("B", "Lung.")], ""),
+    # D is not printed in the figure: "(A, D)" still opens the text of A
+    ("Title. (A, D) Liver. (B) Lung.", ["A", "B"], False, "Title.", [("A", "Liver."), ("B", "Lung.")], ""),
     ("Liver. (A, A) Control. (B) Treated.", None, False, "Liver.", [("A", "Control."), ("B", "Treated.")], ""),
     ("Left kidney (A\u2013C): cortex (A), medulla (B) and pelvis (C).", None, False,
      "", [("A", "Left kidney (A\u2013C): cortex"), ("B", "medulla"), ("C", "and pelvis")], ""),
@@ -278,9 +279,9 @@ _SPLITS = [
     # back-references that partition a group segment
     ("(A\u2013C) Kidney. Cortex (A), medulla (B) and pelvis (C).", None, False,
      "", [("A", "Kidney. Cortex"), ("B", "Kidney. medulla"), ("C", "Kidney. and pelvis")], ""),
+    # ... but not when the sentence goes on after the last of them: its end is about all of them
     ("(A\u2013C) Staining: area (A), nuclei (B), membrane (C) in all cases.", None, False,
-     "", [("A", "Staining: area in all cases."), ("B", "Staining: nuclei in all cases."),
-          ("C", "Staining: membrane in all cases.")], ""),
+     "", [(lab, "Staining: area (A), nuclei (B), membrane (C) in all cases.") for lab in "ABC"], ""),
     ("(b-d) Staining at 1 month (b), at 3 months (c) and at 6 months (d). Note the change.", None, False,
      "", [("b", "Staining at 1 month Note the change."), ("c", "at 3 months Note the change."),
           ("d", "and at 6 months Note the change.")], ""),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .roles import sentence_of
 from .sentences import is_shared_sentence, sentence_starts
+from .text_scan import first_nonspace
 from .tokens import Mention
 
 #: ``shared_by_length``: at least this many other segments are needed before sentences of the last
@@ -113,11 +114,25 @@ def _head_end(text: str, start: int, end: int) -> int | None:
     return best
 
 
+def _closes_sentence(text: str, pos: int, end: int) -> bool:
+    """Whether the clause ends at ``pos``: nothing but ``.``, ``;`` or ``:`` before the next sentence or ``end``."""
+    i = first_nonspace(text, pos)
+    if i >= end or i >= len(text):
+        return True
+    if text[i] not in ".;:":
+        return False
+    starts = sentence_starts(text)
+    k = bisect.bisect_right(starts, i)
+    nxt = min(starts[k] if k < len(starts) else len(text), end)
+    return not text[i + 1 : nxt].strip()
+
+
 def partition_groups(text: str, cut: Cut, inline: list[Mention]) -> None:
     """Attach phrases to panels inside a group segment: ``(b-d) Staining at 1 month (b), at 3 months (c)
     and at 6 months (d). Note ...`` gives ``b`` "Staining at 1 month", ``c`` "at 3 months", ``d`` "and at
     6 months" and the rest of the segment to all three. Only when the inline tokens name disjoint parts
-    of the group, in order, and together all of it; otherwise the group keeps one text."""
+    of the group, in order, and together all of it, and the last of them closes its clause (``... (d).``);
+    otherwise (``... (d) showing ...``, the sentence goes on about all of them) the group keeps one text."""
     out: list[_Piece] = []
     inline_starts = [m.start for m in inline]  # caption order
     for piece in cut.pieces:
@@ -138,7 +153,7 @@ def partition_groups(text: str, cut: Cut, inline: list[Mention]) -> None:
             if names < group and not names & covered:
                 parts.append(m)
                 covered |= names
-        if len(group) < 2 or len(parts) < 2 or covered != group:
+        if len(group) < 2 or len(parts) < 2 or covered != group or not _closes_sentence(text, parts[-1].end, piece.end):
             out.append(piece)
             continue
         begin = piece.start

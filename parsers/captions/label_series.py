@@ -7,13 +7,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..series import roman_numeral, roman_value
+from .tokens import sub_panel
 
 if TYPE_CHECKING:
     from .tokens import Mention
 
 
 class LabelSeries:
-    """The panel labels a caption is cut by, in order, and how caption tokens map onto them."""
+    """The panel labels a caption is cut by, in order, and how caption tokens map onto them.
+
+    A token names a label as spelled, or in the other case when that is unambiguous. Sub-panels and their
+    letter stand in for each other when the series has only one of them: with labels ``A, B`` the tokens
+    ``A1``, ``A2`` and ``Aii`` name ``A``; with labels ``A1, A2, B`` the token ``A`` names ``A1`` and ``A2``.
+    """
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = list(dict.fromkeys(labels))
@@ -25,16 +31,29 @@ class LabelSeries:
         self.roman = bool(self.labels) and all(roman_value(lab) is not None for lab in self.labels) and any(
             len(lab) > 1 for lab in self.labels
         )
+        self._children: dict[str, list[str]] = {}  # letter -> its sub-panel labels, when the letter is none
+        for lab in self.labels:
+            sub = sub_panel(lab)
+            if sub is not None:
+                self._children.setdefault(sub[0], []).append(lab)
 
     def lookup(self, atom: str) -> str | None:
         if atom in self.index:
             return atom
-        return self._folded.get(atom.lower())
+        folded = self._folded.get(atom.lower())
+        if folded is not None:
+            return folded
+        sub = sub_panel(atom)
+        if sub is not None and sub[0] in self.index and sub[0] not in self._children:
+            return sub[0]  # "A1", "Aii" where the figure prints "A"
+        return None
 
     def expand(self, a: str, b: str | None) -> list[str] | None:
         """Labels named by ``a`` or the range ``a``–``b``; None when the token is not of this series."""
         first = self.lookup(a)
         if b is None:
+            if first is None and a in self._children and a not in self.index:
+                return list(self._children[a])  # "A" where the figure prints "A1", "A2"
             return [first] if first else None
         last = self.lookup(b)
         if first and last and self.index[first] < self.index[last]:
@@ -42,13 +61,17 @@ class LabelSeries:
         names = _expand_range(a, b, roman=self.roman)
         if not names:
             return None
-        mapped = [self.lookup(n) for n in names]
-        got = [n for n in mapped if n]
+        got: list[str] = []
+        for n in names:
+            mapped = self.expand(n, None)
+            got.extend(lab for lab in mapped or [] if lab not in got)
         return got or None
 
 
 def _expand_range(a: str, b: str, roman: bool) -> list[str]:
     """Spell out ``a``–``b``: letters (``c-e``), sub-panels (``B1-B3``) or roman numerals (``i-iii``)."""
+    if a.isdigit() and b.isdigit():
+        return [str(n) for n in range(int(a), int(b) + 1)] if int(a) < int(b) <= int(a) + 25 else []
     ra, rb = roman_value(a), roman_value(b)
     if roman and ra and rb and ra < rb and a.islower() == b.islower():
         return [roman_numeral(n, a.isupper()) for n in range(ra, rb + 1)]
@@ -59,10 +82,17 @@ def _expand_range(a: str, b: str, roman: bool) -> list[str]:
     ma, mb = re.fullmatch(r"([A-Za-z])(\d+)", a), re.fullmatch(r"([A-Za-z])(\d+)", b)
     if ma and mb and ma.group(1) == mb.group(1) and int(ma.group(2)) < int(mb.group(2)) <= int(ma.group(2)) + 20:
         return [f"{ma.group(1)}{n}" for n in range(int(ma.group(2)), int(mb.group(2)) + 1)]
+    sa, sb = sub_panel(a), sub_panel(b)
+    if sa and sb and sa[0] == sb[0] and not sa[1].isdigit() and not sb[1].isdigit():
+        va, vb = roman_value(sa[1]), roman_value(sb[1])
+        if va and vb and va < vb:
+            return [sa[0] + roman_numeral(n) for n in range(va, vb + 1)]  # "Ai-Aiii"
     return []
 
 
 def _family(atom: str) -> str | None:
+    if sub_panel(atom):
+        return "lower" if atom[0].islower() else "upper"
     if len(atom) > 1 and atom.isalpha():
         v = roman_value(atom)
         if v is None:
@@ -132,7 +162,7 @@ def infer_series(mentions: list[Mention]) -> LabelSeries:
             labels = []
             for i in run:
                 letter = chr(ord(base) + i)
-                numbers = {int(x[1:]) for x in found if x[0] == letter and len(x) > 1}
+                numbers = {int(x[1:]) for x in found if x[0] == letter and len(x) > 1 and x[1:].isdigit()}
                 run_n = 0
                 while run_n + 1 in numbers:  # B1, B2, B3 ...; a lone "B6" is a name, not a sub-panel
                     run_n += 1
@@ -193,5 +223,6 @@ def _split_label(atom: str) -> tuple[int | None, int | None]:
     """``"B2"`` -> (1, 2); ``"c"`` -> (2, None); roman or other -> (None, None)."""
     m = re.fullmatch(r"([A-Za-z])(\d+)?", atom)
     if not m:
-        return None, None
+        sub = sub_panel(atom)  # "Aii" -> (0, 2)
+        return (ord(sub[0].lower()) - ord("a"), roman_value(sub[1])) if sub else (None, None)
     return ord(m.group(1).lower()) - ord("a"), int(m.group(2)) if m.group(2) else None

@@ -13,22 +13,27 @@ from .tokens import Mention
 _JOINERS = {"and", "or", "while", "whereas", "but", "&", "with", "vs", "versus"}
 
 
-def set_context(text: str, m: Mention) -> None:
-    """Set ``before`` (what precedes the token) and ``after`` (what follows it)."""
+def set_context_before(text: str, m: Mention) -> str:
+    """What precedes the token: ``strong`` (nothing, or ``. ; : ! ?``), ``weak`` (a comma or a joiner such as
+    "and"), else ``none``."""
     last = last_nonspace(text, m.start)
     head_end = text[last] if last >= 0 else ""
     if not head_end:
-        m.before = "strong"
-    elif head_end in ".;:!?":
-        m.before = "strong"
-    elif head_end == ",":
-        m.before = "weak"
-    elif head_end == "(" and m.style == "punct" and text[m.end - 1] == ":":
-        m.before = "strong"  # "(A and C: 100x; B and D: 400x)"
-    elif m.style == "paren" and head_end.isalpha() and m.start > 0 and not text[m.start - 1].isspace():
-        m.before = "weak"  # "...tumorigenesis(a) H&E staining": a title glued to the first label
-    else:
-        m.before = "weak" if _word_ending_at(text, last + 1).lower() in _JOINERS else "none"
+        return "strong"
+    if head_end in ".;:!?":
+        return "strong"
+    if head_end == ",":
+        return "weak"
+    if head_end == "(" and m.style == "punct" and text[m.end - 1] == ":":
+        return "strong"  # "(A and C: 100x; B and D: 400x)"
+    if m.style == "paren" and head_end.isalpha() and m.start > 0 and not text[m.start - 1].isspace():
+        return "weak"  # "...tumorigenesis(a) H&E staining": a title glued to the first label
+    return "weak" if _word_ending_at(text, last + 1).lower() in _JOINERS else "none"
+
+
+def set_context(text: str, m: Mention) -> None:
+    """Set ``before`` (what precedes the token) and ``after`` (what follows it)."""
+    m.before = set_context_before(text, m)
     following = char_after(text, m.end)
     if m.style in ("punct",):
         m.after = "text" if following else "end"
@@ -108,7 +113,9 @@ def plausible(text: str, m: Mention) -> bool:
     if _other_figure_before(text, m.start):
         return False  # "Figure 2(A)", "Fig. 3 A": a panel of another figure
     if m.style == "bare" and m.before == "none":
-        return False
+        if not _run_on_letter(text, m):
+            return False
+        m.before, m.weak, m.run_on = "strong", True, True  # a missing full stop before the letter
     if m.style == "punct" and m.before == "none" and text[m.end - 1] != ":":
         return False
     if m.style == "punct" and char_before(text, m.start) == "(" and text[m.end - 1] != ":":
@@ -135,6 +142,24 @@ def plausible(text: str, m: Mention) -> bool:
     return True
 
 
+def _run_on_letter(text: str, m: Mention) -> bool:
+    """``A Liver section stained for collagen B Kidney section``: a lone letter between a lower-case word
+    and a capitalised one, in captions whose labels are bare letters without punctuation. Believable only
+    as the next label of the series (weak), and only where a bare label also opens the caption or a
+    sentence (checked by the splitter)."""
+    if len(m.items) != 1 or m.items[0][1] is not None or len(m.items[0][0]) != 1:
+        return False
+    nxt = _next_word(text, m.end)
+    if len(nxt) < 2 or not nxt[0].isupper() or not nxt[1].islower():
+        return False
+    end = last_nonspace(text, m.start) + 1
+    begin = end
+    while begin > 0 and end - begin < 40 and text[begin - 1].isalpha():
+        begin -= 1
+    word = text[begin:end]
+    return len(word) > 1 and word.islower() and word not in _REFERRING | _PREPOSITIONS | {"the", "an", "and", "or"}
+
+
 def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> list[Mention]:
     """Decide prefix / postfix / inline for each token; return the anchors (prefix and postfix)."""
     starts = sentence_starts(text)
@@ -154,6 +179,9 @@ def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> lis
                     m.end = _skip_punct(text, m.end)
             elif m.before == "none" and (m.after in ("punct", "end") or _conjunction_follows(text, m)):
                 m.role = "postfix"
+            elif m.style == "paren" and m.before == "none" and _missing_full_stop(text, m):
+                # "... n = 5 in HFD (F) TET1 levels": the next label after a missing full stop
+                m.role, m.weak, m.before = "prefix", True, "strong"
             else:
                 m.role = "inline"
 
@@ -166,6 +194,9 @@ def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> lis
         first = order[m.labels[0]]
         if m.weak and first != top + 1:
             m.role = "inline"
+            if m.style == "paren" and m.before == "strong" and m.after == "text":
+                # not the missing full stop it looked like (a parenthesised token is otherwise never weak)
+                m.before, m.weak = set_context_before(text, m), False
             continue
         anchors.append(m)
         top = max(top, max(order[lab] for lab in m.labels))
@@ -204,7 +235,170 @@ def choose_roles(text: str, mentions: list[Mention], series: LabelSeries) -> lis
     if promoted:
         anchors.sort(key=lambda a: a.start)
         anchors = _drop_backrefs(anchors, starts)
-    return anchors
+    return merge_enumerations(text, mentions, anchors, starts)
+
+
+# Words after which a label token refers back ("as in (A)", "cells in (B) were used") rather than opens text.
+_REFERRING = {"in", "as", "see", "from", "to", "than", "like", "with", "by", "on", "at", "vs", "versus", "cf"}
+# A segment opened mid-sentence that starts with one of these continues the text before it:
+# "(F) cell counts at day 4 and (G) at day 7".
+_PREPOSITIONS = {
+    "for",
+    "at",
+    "in",
+    "on",
+    "with",
+    "without",
+    "after",
+    "before",
+    "from",
+    "of",
+    "by",
+    "to",
+    "under",
+    "during",
+    "over",
+    "upon",
+    "within",
+    "versus",
+    "vs",
+}
+_AUX_RE = re.compile(r"\b(?:are|is|were|was|have\s+been|has\s+been|had\s+been|can\s+be|could\s+be|will\s+be)\b")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+
+
+def _word_before(text: str, pos: int) -> str:
+    return _word_ending_at(text, last_nonspace(text, pos) + 1).lower()
+
+
+def _missing_full_stop(text: str, m: Mention) -> bool:
+    """``n = 5 in HFD (F) TET1 levels ...``: a label token between a word and a capitalised word, not after a
+    referring word ("cells in (B) Were"); believable only as the next label of the series."""
+    nxt = _next_word(text, m.end)
+    if not nxt or not (nxt[0].isupper() or nxt[0].isdigit()) or len(m.labels) != 1:
+        return False
+    return _word_before(text, m.start) not in _REFERRING | _PREPOSITIONS | {"and", "or", "the", "a", "an"}
+
+
+def merge_enumerations(text: str, mentions: list[Mention], anchors: list[Mention], starts: list[int]) -> list[Mention]:
+    """Sentences that enumerate panels around one statement are not cut between them; the whole sentence
+    (and the text after it, up to the next anchor) belongs to every panel it names:
+
+    * an ellipsis: ``(F) Cell counts at day 4 and (G) at day 7.``;
+    * a shared predicate: ``(A, B) Primary cells, (C) cell lines and (D) organoids were infected ...``;
+    * a shared head: ``... . Data are mean ± SD of technical (G, H) duplicates and (I, K) triplicates.``;
+    * a group and its own members: ``(A, B) Plots for the identification of (A) B cells and (B) plasma cells``
+      stays one group segment (whose back-references may still partition it, see ``partition_groups``).
+
+    Sentences with a top-level ``;`` between the tokens are lists of separate panels and stay cut.
+    """
+    anchor_ids = {id(a) for a in anchors}
+    # runs of tokens in one sentence, each run opened by a token after ". ; :" or at the sentence start
+    by_sentence: dict[int, list[Mention]] = {}
+    run_start = -1
+    for m in mentions:
+        if not m.labels or m.style == "position":
+            continue
+        sent = sentence_of(starts, m.start)
+        if m.before == "strong":
+            run_start = m.start
+        elif sent > run_start:
+            run_start = sent
+        by_sentence.setdefault(run_start, []).append(m)
+    first_anchor = anchors[0].start if anchors else None
+    dropped: set[int] = set()
+    replaced: dict[int, Mention] = {}
+    runs = sorted(by_sentence)
+    for r, sent in enumerate(runs):
+        group = by_sentence[sent]
+        cuts = [m for m in group[1:] if id(m) in anchor_ids and m.role == "prefix"]
+        if not cuts or any(m.before != "weak" for m in cuts):
+            continue  # no cut inside the sentence, or one that a promoted back-reference made
+        toks = [group[0]] + [
+            m
+            for m in group[1:]
+            if id(m) in anchor_ids
+            or (m.role == "inline" and m.after == "text" and _word_before(text, m.start) not in _REFERRING)
+        ]
+        if any(t.role == "postfix" for t in toks):
+            continue
+        i = bisect.bisect_right(starts, toks[0].start)
+        sent_end = starts[i] if i < len(starts) else len(text)
+        if r + 1 < len(runs):
+            sent_end = min(sent_end, by_sentence[runs[r + 1]][0].start)
+        if ";" in _top_level(text, toks[0].end, toks[-1].start):
+            continue
+        first = toks[0]
+        head = text[sent : first.start]
+        has_head = bool(_WORD_RE.search(head))
+        if has_head and (first_anchor is None or first_anchor >= sent):
+            continue  # the head is the preamble
+        bounds = [t.end for t in toks]
+        ends = [t.start for t in toks[1:]] + [sent_end]
+        texts = [text[b:e] for b, e in zip(bounds, ends)]
+        if not has_head and id(first) in anchor_ids and first.role == "prefix":
+            group_labels = set(first.labels)
+            if len(group_labels) >= 2 and all(set(t.labels) <= group_labels for t in toks[1:]):
+                for t in cuts:
+                    dropped.add(id(t))  # members of the group opened at the sentence start
+                continue
+        ellipsis = any(
+            id(t) in anchor_ids and (_WORD_RE.match(texts[j].lstrip()) or [""])[0].lower() in _PREPOSITIONS
+            for j, t in enumerate(toks)
+            if j
+        )
+        predicate = False
+        for j in range(1, len(toks)):
+            if _AUX_RE.search(texts[j]):
+                predicate = not any(_AUX_RE.search(x) for x in texts[:j])
+                break
+        if not (ellipsis or predicate or has_head):
+            continue
+        names = tuple(dict.fromkeys(lab for t in toks for lab in t.labels))
+        for t in toks:
+            if id(t) in anchor_ids:
+                dropped.add(id(t))
+        merged = Mention(
+            first.start,
+            first.end,
+            first.items,
+            first.style,
+            names,
+            first.before,
+            first.after,
+            "sentence" if has_head or first.role != "prefix" else "prefix",
+            first.weak,
+        )
+        replaced[id(first)] = merged
+        first.role = "inline"
+    if not dropped and not replaced:
+        return anchors
+    out = []
+    for a in sorted(anchors + [replaced[k] for k in replaced if k not in anchor_ids], key=lambda x: x.start):
+        if id(a) in replaced:
+            out.append(replaced[id(a)])
+        elif id(a) in dropped:
+            a.role = "inline"
+            a.merged = True
+        else:
+            out.append(a)
+    for m in mentions:
+        if id(m) in replaced:
+            m.merged = True
+    return out
+
+
+def _top_level(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` without what is inside parentheses (bounded by the span)."""
+    depth, out = 0, []
+    for ch in text[start:end]:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
 
 
 _CONJUNCTIONS = ("and", "or", "but", "whereas", "while", "respectively")

@@ -9,7 +9,11 @@ from .text_scan import char_before
 
 _ABBREV = {"fig", "figs", "e.g", "i.e", "vs", "al", "approx", "ca", "no", "nos", "dr", "st", "ref", "refs", "cf",
            "resp", "sp", "spp", "mag", "orig", "magn"}
-_SENT_RE = re.compile(r"[.!?](?:[\"')\]]*)(?=\s+[\"'(\[]*[A-Z0-9*#\u00b1])|(?<=[a-z]{3})\.(?=[A-Z][a-z])")
+_SENT_RE = re.compile(
+    r"[.!?](?:[\"')\]]*)(?=\s+[\"'(\[]*[A-Z0-9*#\u00b1])|(?<=[a-z]{3})\.(?=[A-Z][a-z])|"
+    # "... n = 7 in HFD Data are presented as ...": a missing full stop before a statistics note
+    r"(?<=[\w)\]])(?=\s+(?:Data|Values|Error\s+bars?|Scale\s+bars?)\s+(?:are|were|is|was|represents?|show)\b)"
+)
 
 
 def sentence_starts(text: str) -> list[int]:
@@ -61,7 +65,42 @@ _NOTE_RE = re.compile(
 _LEGEND_RE = re.compile(r"^(?:[A-Za-z][\w+\-/]{0,12}\s*[,:=]\s*[^;]+;\s*){1,}")
 
 
+# "A.U. arbitrary units, EB embryoid body, FC fold change": a legend without separators after the abbreviations.
+_BARE_LEGEND_ITEM_RE = re.compile(r"([A-Z][\w.+\-/\u03b1-\u03c9]{0,10})\s+[a-z][^,;]{0,60}(?:[,;]\s*|\.?\s*$)")
+# Notes that belong to no panel: where the source data are, pointers to other figures of the article.
+_BOILERPLATE_RE = re.compile(
+    r"^\W*(?:source\s+data\b[^.]{0,80}\bavailable|(?:see|cf\.?)\s+(?:also\s+)?(?:the\s+)?(?:appendix|expanded\s+view|"
+    r"extended\s+data|supplementa|supporting|online|movies?\b|videos?\b|datasets?\b|tables?\b|figs?\b|figures?\b)|"
+    r"related\s+to\s+(?:figs?\b|figures?\b|tables?\b))",
+    re.IGNORECASE,
+)
+# "P = 0.0257." alone: the result of the panel just described, not a note for every panel.
+_LONE_P_RE = re.compile(r"\(?\s*p\s*[<=>\u2264\u2265]\s*[\d.\s\u00d7x\u2212\-^]{1,20}\)?[.;,]?", re.IGNORECASE)
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """Notes that describe no panel: "Source data are available online for this figure.", "See also Fig. S2"."""
+    return _BOILERPLATE_RE.match(sentence) is not None
+
+
+def is_legend(sentence: str) -> bool:
+    """Abbreviation legends: "AR, androgen receptor; BPH, benign ..." or "EB embryoid body, FC fold change"."""
+    if _LEGEND_RE.match(sentence):
+        return True
+    pos, items, abbreviations = 0, 0, 0
+    while pos < len(sentence):
+        m = _BARE_LEGEND_ITEM_RE.match(sentence, pos)
+        if m is None or m.end() == pos:
+            return False
+        items += 1
+        abbreviations += sum(ch.isupper() for ch in m.group(1)) >= 2 or m.group(1).endswith(".")
+        pos = m.end()
+    return items >= 3 and abbreviations * 3 >= items * 2
+
+
 def is_shared_sentence(sentence: str) -> bool:
-    if _SHARED_RE.search(sentence) or _LEGEND_RE.match(sentence):
+    if _LONE_P_RE.fullmatch(sentence):
+        return False
+    if _SHARED_RE.search(sentence) or is_legend(sentence) or is_boilerplate(sentence):
         return True
     return len(sentence.split()) <= 12 and bool(_NOTE_RE.search(sentence))

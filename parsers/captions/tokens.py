@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# One label: a letter with an optional sub-panel number (A, b, B1) or a roman numeral of 2+ letters.
-_ATOM = r"(?<![A-Za-z0-9])(?:[ivx]{2,5}|[IVX]{2,5}|[A-Za-z]\d{0,2})(?![A-Za-z0-9])"
+# One label: a letter with an optional sub-panel number (A, b, B1) or numeral (Ai, Biii), or a roman
+# numeral of 2+ letters.
+_ATOM = (
+    r"(?<![A-Za-z0-9])(?:[ivx]{2,5}|[IVX]{2,5}|[A-Z](?:i{1,3}|iv|vi{0,3}|ix|x)|[A-Za-z]\d{0,2})"
+    r"(?![A-Za-z0-9])"
+)
 _DASH = r"(?:\s*[-\u2010\u2011\u2012\u2013\u2014]\s*|\s+(?:to|through)\s+)"
 _RANGE = rf"{_ATOM}(?:{_DASH}{_ATOM})?"
 _SEP = r"(?:\s*,\s*(?:and\s+|or\s+|&\s*)?|\s+(?:and|or)\s+|\s*[/&]\s*)"
@@ -16,8 +20,8 @@ MAX_LIST_ITEMS = 32
 _LIST = rf"{_RANGE}(?:{_SEP}{_RANGE}){{0,{MAX_LIST_ITEMS - 1}}}"
 _PANEL_WORD = r"(?:[Pp]anels?|[Ii]mages?|[Ff]igs?\.?\s*parts?)\s+"
 
-# "(A)", "(B, C)", "(A-C)", "(panel a)", "(C, in red, 200x)": a label list, optionally followed by a note.
-_PAREN_RE = re.compile(rf"\(\s*(?:{_PANEL_WORD})?(?P<list>{_LIST})\s*(?:(?P<note>[,;]\s*[^()]*?))?\)")
+# "(A)", "(a.)", "(B, C)", "(A-C)", "(panel a)", "(C, in red, 200x)": a label list, optionally followed by a note.
+_PAREN_RE = re.compile(rf"\(\s*(?:{_PANEL_WORD})?(?P<list>{_LIST})\.?\s*(?:(?P<note>[,;]\s*[^()]*?))?\)")
 # "(anti-CD34, E-H)", "(white arrow, b)", "(PSA; image C)": labels closing a parenthetical note.
 _TAIL_RE = re.compile(rf"\([^()]*?[,;]\s*(?:{_PANEL_WORD})?(?P<list>{_LIST})\s*\)")
 # "((a), (b))", "((C) and (D))"
@@ -52,11 +56,34 @@ class Mention:
     after: str = "text"  # text | punct | end | other
     role: str = "inline"  # prefix | postfix | sentence | inline
     weak: bool = False  # needs the series order to be believed (bare letters, "A,")
+    merged: bool = False  # a token of an enumeration that does not cut (roles.merge_enumerations)
+    run_on: bool = False  # a bare letter inside running text: "... collagen B Kidney ..." (roles.plausible)
+
+
+_SUB_RE = re.compile(r"([A-Z])(\d+|[ivx]+)|([a-z])(\d+)")
+
+
+def sub_panel(atom: str) -> tuple[str, str] | None:
+    """``"B2"`` -> ``("B", "2")``, ``"Aii"`` -> ``("A", "ii")``; None for a plain letter or numeral."""
+    if len(atom) < 2:
+        return None
+    m = _SUB_RE.fullmatch(atom)
+    if m is None:
+        return None
+    return (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
 
 
 def _items(list_text: str) -> list[tuple[str, str | None]]:
-    """``"A, C-E and G"`` -> ``[("A", None), ("C", "E"), ("G", None)]``."""
-    return [(m.group("a"), m.group("b")) for m in _RANGE_RE.finditer(list_text)]
+    """``"A, C-E and G"`` -> ``[("A", None), ("C", "E"), ("G", None)]``; a range of sub-panels may leave
+    the letter out of its end: ``"Ai-iii"`` -> ``[("Ai", "Aiii")]``."""
+    out = []
+    for m in _RANGE_RE.finditer(list_text):
+        a, b = m.group("a"), m.group("b")
+        sub = sub_panel(a)
+        if b is not None and sub is not None and (b.isdigit() if sub[1].isdigit() else b.islower() and b.isalpha()):
+            b = sub[0] + b
+        out.append((a, b))
+    return out
 
 
 def _consistent(items: list[tuple[str, str | None]]) -> bool:
@@ -67,7 +94,9 @@ def _consistent(items: list[tuple[str, str | None]]) -> bool:
             if x is None:
                 continue
             case = "lower" if x[0].islower() else "upper"
-            if len(x) > 1 and x.isalpha():
+            if sub_panel(x):
+                kinds.add("letter-" + case)
+            elif len(x) > 1 and x.isalpha():
                 kinds.add("roman-" + case)
             elif x in "ivxIVX":
                 kinds.add("either-" + case)
@@ -163,4 +192,26 @@ def _merge_adjacent(text: str, mentions: list[Mention]) -> list[Mention]:
                     grown = out[-1] = Mention(prev.start, m.end, prev.items + m.items, m.style)
                 continue
         out.append(m)
+    return out
+
+
+_NUMBER_RE = re.compile(
+    r"\(\s*(?P<pa>\d{1,2})(?:\s*[-\u2010-\u2014]\s*(?P<pb>\d{1,2}))?\s*\)|"
+    r"(?<![\w.,/\-(])(?P<a>\d{1,2})(?:\s*[-\u2010-\u2014]\s*(?P<b>\d{1,2}))?(?P<punct>[.:)])(?=\s)"
+)
+
+
+def scan_numbers(caption: str) -> list[Mention]:
+    """Numbered steps or panels: ``1. Text``, ``2) Text``, ``(3) Text``, ``(4-6)`` -- scanned only when the
+    figure's labels are numbers."""
+    has_partner = _closing_has_partner(caption)
+    out = []
+    for m in _NUMBER_RE.finditer(caption):
+        if m.group("pa") is not None:
+            out.append(Mention(m.start(), m.end(), [(m.group("pa"), m.group("pb"))], "paren"))
+        elif m.group("punct") == ")":
+            if not has_partner[m.end() - 1]:
+                out.append(Mention(m.start(), m.end(), [(m.group("a"), m.group("b"))], "close"))
+        else:
+            out.append(Mention(m.start(), m.end(), [(m.group("a"), m.group("b"))], "punct"))
     return out
