@@ -1,22 +1,25 @@
 """Speed, memory and quality of the default figure parser (``cpu_layout``) and the marker detector.
 
-Runs on one CPU core (``OMP_NUM_THREADS=1``, onnxruntime with one intra-op thread) over a demo set (``panel2patch demo-data``) and the real development set, and prints
+Runs on one CPU core (``OMP_NUM_THREADS=1``, onnxruntime with one intra-op thread) over a demo set (``panel2patch demo-data``) and the real development sets found under ``--data`` (``embo_2025``, ``exsclaim_ncomms``), and prints
 per set: figures per second, median seconds per megapixel by stage (layout, labels, kinds, markers),
 median seconds per figure, peak memory, and panel F1@IoU0.5 / label accuracy / kind accuracy against
-the ground truth (scored by :func:`panel2patch.parsers.tools.scoring.score`). The marker detector
+the ground truth (scored by :func:`panel2patch.parsers.tools.scoring.score`), and, on sets that annotate
+them, recall and precision of pointer arrows and arrowheads (:func:`pointer_scores`). The marker detector
 ``shape_markers`` is called through the registry; when it is not registered, its column reads ``absent``.
 
 Usage::
 
-    python benchmarks/parse.py --demo DEMO_DIR [--data ../shared/data/dev] [--n 200] [--markers shape_markers] [--megapixels 1]
+    python benchmarks/parse.py [--demo DEMO_DIR] [--data ../shared/data/dev] [--set embo_2025] [--n 200]
+                               [--markers shape_markers] [--megapixels 1] [--out DIR]
 
 ``--megapixels M`` adds, for every set, a second run on the same figures resampled (Lanczos) to about
 ``M`` megapixels each, with the ground truth scaled alike: parse cost per figure does not scale with
 pixels alone (label and marker OCR cost per glyph line), so ``s/MP`` on small figures overstates the cost
 of a ~1-MP figure; this run measures it directly and checks that quality holds across resolutions.
 
-``DEMO_DIR`` is the output of ``panel2patch demo-data DEMO_DIR --n 200 --seed 1``; pass
-``--make-demo`` to generate it there first. ``--memory`` adds a tracemalloc pass (slower) that reports
+``DEMO_DIR`` is the output of ``panel2patch demo-data DEMO_DIR --n 200 --seed 1 [--style real]``; pass
+``--make-demo [--style real]`` to generate it there first. ``--captions`` adds, for every set, a run with
+each figure's caption given to the parser, as mining gives it. ``--memory`` adds a tracemalloc pass (slower) that reports
 the peak Python-tracked allocation per figure.
 """
 
@@ -46,7 +49,7 @@ from panel2patch.data import Figure  # noqa: E402
 from panel2patch.images import open_image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dev_sets import DEFAULT_DATA, load_exsclaim  # noqa: E402
+from dev_sets import DEFAULT_DATA, load_real  # noqa: E402
 
 STAGES = ("layout", "labels", "kinds", "markers")
 
@@ -113,8 +116,42 @@ def demo_items(root: Path, n: int) -> list[Item]:
     return items
 
 
-def real_items(data: Path) -> list[Item]:
-    return [Item(d.truth.id, d.image, d.truth) for d in load_exsclaim(data)]
+def real_sets(data: Path, names: list[str] | None) -> list[tuple[str, list[Item]]]:
+    """Every real development set under ``data`` (only ``names`` when given)."""
+    found = load_real(data)
+    if names:
+        missing = sorted(set(names) - set(found))
+        if missing:
+            raise SystemExit(f"{data}: no development set {', '.join(missing)} (found: {', '.join(found) or 'none'})")
+    return [(name, [Item(d.truth.id, d.image, d.truth) for d in figs])
+            for name, figs in found.items() if not names or name in names]
+
+
+#: Marker kinds that point at a feature (what the pointer-arrow columns score).
+POINTER_KINDS = ("arrow", "arrowhead")
+
+
+def pointer_scores(pred: dict[str, Figure], truth: dict[str, Figure]) -> tuple[float | None, float | None]:
+    """Recall and precision of predicted arrows/arrowheads against the ground truth's markers.
+
+    Only sets whose ground truth lists pointer arrows are scored (None otherwise): a predicted arrow is
+    right when its box overlaps a pointer arrow's box at IoU >= 0.3 or contains its tip, one to one, so
+    arrows found on timelines, axes, flow charts and diagrams count against precision.
+    """
+    from panel2patch.parsers.boxes import box_iou
+    from panel2patch.parsers.tools.scoring import contains, match
+
+    tp = n_pred = n_gt = 0
+    for fid, gt in truth.items():
+        gts = [m for m in gt.markers if m.kind in POINTER_KINDS]
+        preds = [m for m in pred[fid].markers if m.kind in POINTER_KINDS] if fid in pred else []
+        n_gt += len(gts)
+        n_pred += len(preds)
+        tp += len(match(preds, gts, lambda a, b: box_iou(a.box, b.box) >= 0.3 or (b.tip is not None and contains(a.box, b.tip)),
+                        lambda a, b: box_iou(a.box, b.box)))
+    if not n_gt:
+        return None, None
+    return tp / n_gt, (tp / n_pred if n_pred else None)
 
 
 def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | None:
@@ -136,7 +173,8 @@ def kind_accuracy(pred: dict[str, Figure], truth: dict[str, Figure]) -> float | 
     return ok / total if total else None
 
 
-def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
+def run(name: str, items: list[Item], parser, detector, memory: bool, out: Path | None = None,
+        captions: bool = False) -> Run:
     from panel2patch.parsers.tools.scoring import score
 
     result = Run(name)
@@ -146,7 +184,7 @@ def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
     for item in tqdm(items, desc=name, unit="fig"):
         image, truths[item.id] = load(item)
         t0 = time.perf_counter()
-        parsed = parser.parse(image, None)
+        parsed = parser.parse(image, item.truth.caption if captions else None)
         t1 = time.perf_counter()
         markers = detector.detect(image, parsed.panels) if detector is not None else []
         t2 = time.perf_counter()
@@ -159,6 +197,10 @@ def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
         result.figure_seconds.append(t2 - t0)
         preds[item.id] = Figure(id=item.id, width=parsed.width, height=parsed.height, caption="",
                                 panels=parsed.panels, markers=markers)
+        if out is not None:
+            folder = out / name.replace(" ", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{item.id}.json").write_text(json.dumps(preds[item.id].to_json(), indent=1), encoding="utf-8")
     result.wall = time.perf_counter() - start
     result.figures = len(items)
     result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -168,6 +210,7 @@ def run(name: str, items: list[Item], parser, detector, memory: bool) -> Run:
         "label acc": scores["labels"]["accuracy"],
         "kind acc": kind_accuracy(preds, truths),
     }
+    result.quality["arrow R"], result.quality["arrow P"] = pointer_scores(preds, truths)
     if memory:
         peaks = []
         for item in tqdm(items[:20], desc=f"{name} memory", unit="fig"):
@@ -192,20 +235,22 @@ def _pct(v: float | None) -> str:
 
 def table(runs: list[Run], markers_name: str | None) -> str:
     header = ["set", "figs", "fig/s", "MP med", *[f"{s} s/MP" for s in STAGES], "total s/MP", "s/fig", "RSS MiB",
-              "traced MiB", "panel F1", "label acc", "kind acc"]
+              "traced MiB", "panel F1", "label acc", "kind acc", "arrow R", "arrow P"]
     rows = []
     for r in runs:
         stage_cells = [_median(r.stage_seconds[s]) if (s != "markers" or markers_name) else "absent" for s in STAGES]
         rows.append([r.name, str(r.figures), f"{r.figures / r.wall:.2f}", _median(r.megapixels), *stage_cells,
                      _median(r.total_seconds), _median(r.figure_seconds), f"{r.peak_rss_mib:.0f}",
                      "-" if r.peak_traced_mib is None else f"{r.peak_traced_mib:.0f}",
-                     _pct(r.quality["panel F1@.5"]), _pct(r.quality["label acc"]), _pct(r.quality["kind acc"])])
+                     _pct(r.quality["panel F1@.5"]), _pct(r.quality["label acc"]), _pct(r.quality["kind acc"]),
+                     _pct(r.quality["arrow R"]), _pct(r.quality["arrow P"])])
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     lines.append("")
     lines.append("s/MP: median seconds per megapixel on one core; s/fig: median seconds per figure; RSS: process peak resident memory so far; "
-                 "traced: peak tracemalloc allocation of one figure (--memory); quality in %")
+                 "traced: peak tracemalloc allocation of one figure (--memory); arrow R/P: pointer arrows and arrowheads "
+                 "(sets that annotate them), diagram arrows excluded from the truth; quality in %")
     return "\n".join(lines)
 
 
@@ -214,9 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--demo", type=Path, help="demo-data folder (images/ and annotations/)")
     ap.add_argument("--make-demo", action="store_true", help="generate --demo first (--n figures, --seed)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--style", default="default", help="demo style for --make-demo: default, or real (journal-like)")
     ap.add_argument("--n", type=int, default=200, help="demo figures to parse")
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding exsclaim_ncomms/")
-    ap.add_argument("--no-real", action="store_true", help="skip the real development set")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the real development sets")
+    ap.add_argument("--set", action="append", dest="sets", metavar="NAME",
+                    help="real development set to run (repeatable; default: every set found under --data)")
+    ap.add_argument("--no-real", action="store_true", help="skip the real development sets")
+    ap.add_argument("--out", type=Path, help="write every parsed figure as OUT/<set>/<figure id>.json")
+    ap.add_argument("--captions", action="store_true",
+                    help="also run every set with each figure's caption given to the parser, as mining does")
     ap.add_argument("--markers", default="shape_markers", help="marker detector name, or 'none'")
     ap.add_argument("--memory", action="store_true", help="add a tracemalloc pass over 20 figures per set")
     ap.add_argument("--megapixels", type=float, default=None,
@@ -227,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     detector = None
     markers_name = None if args.markers == "none" else args.markers
     if markers_name is not None:
-        if markers_name in manager.registry("marker_detectors"):
+        if markers_name in manager.registry("marker_detectors").names():
             detector = manager.build("marker_detectors", markers_name, {})
         else:
             print(f"marker detector {markers_name!r} is not registered: reported as absent", file=sys.stderr)
@@ -243,13 +294,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.make_demo:
             from panel2patch.plugins.demo.write import write_demo
 
-            write_demo(args.demo, args.n, args.seed)
+            write_demo(args.demo, args.n, args.seed, style=args.style)
         sets.append((f"demo ({args.demo.name})", demo_items(args.demo, args.n)))
     if not args.no_real:
-        sets.append(("exsclaim_ncomms", real_items(args.data)))
+        sets.extend(real_sets(args.data, args.sets))
     if not sets:
         ap.error("nothing to run: pass --demo DIR and/or leave the real set on")
-    runs = [run(name, items, parser, detector, args.memory) for name, items in sets]
+    runs = [run(name, items, parser, detector, args.memory, args.out) for name, items in sets]
+    if args.captions:
+        runs += [run(f"{name} +caption", items, parser, detector, args.memory, args.out, captions=True)
+                 for name, items in sets]
     if args.megapixels is not None:
         for name, items in sets:
             resampled = [dataclasses.replace(i, megapixels=args.megapixels) for i in items]

@@ -65,6 +65,13 @@ def reading_rows(boxes: Sequence[Box]) -> list[list[int]]:
     return rows
 
 
+def read_before(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Box ``a`` is read before box ``b``: it lies wholly above, or beside and left of it on one line."""
+    if a[3] <= b[1]:
+        return True
+    return min(a[3], b[3]) > max(a[1], b[1]) and a[2] <= b[0]
+
+
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """Indices of ``boxes`` in reading order (:func:`reading_rows`, row after row)."""
     return [i for row in reading_rows(boxes) for i in row]

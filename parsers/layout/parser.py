@@ -25,11 +25,14 @@ Pipeline (all boxes returned in original-image pixels, ``(x0, y0, x1, y1)``, ori
    rotated tick labels). Running text along the figure's top or bottom edge spanning most of its
    width (caption or body text carried over from a PDF page) is dropped.
 4. **Labels** (:mod:`panel2patch.parsers.labels`): glyphs near panel corners are read with RapidOCR
-   and assigned to the panels they head; a letter joins its panel's box and leaves any other. When
-   at least two panels carry labels, an unlabelled candidate is a sub-panel, an inset strip or a
-   legend of a labelled one and is merged into the nearest labelled candidate of its tree node,
-   unless it shows an unreadable glyph at the label corner or lines up with the labelled panels as
-   a grid cell of comparable size (its label was missed, it is a panel).
+   and assigned to the panels they head; a letter joins its panel's box and leaves any other. The
+   printed labels are the skeleton: one panel per label (:class:`~.merging.Series`). A letter that
+   breaks the reading order of the others on its own is text inside a panel and is dropped. When at
+   least two panels carry labels, an unlabelled candidate is a sub-panel, an inset strip or a legend
+   of a labelled one and is merged into the nearest labelled candidate of its tree node, unless it
+   shows an unreadable glyph at the label corner, or lines up with the labelled panels as a grid cell
+   of comparable size where the series skips a member (its label was missed, it is a panel). Where
+   exactly as many such panels lie between two labels as members are missing, they take them.
 5. **Kind** (:mod:`panel2patch.parsers.panel_kind`): ``photo`` or ``chart`` from image statistics.
 
 ``Panel.score`` is a heuristic confidence in ``[0, 1]``: the share of the panel box covered by its
@@ -47,10 +50,11 @@ import numpy as np
 from panel2patch.components import FigureParser
 from panel2patch.data import FigureParse, Panel
 from panel2patch.images import to_rgb
-from panel2patch.parsers.boxes import box_contains, box_union
+from panel2patch.parsers.boxes import box_contains, box_inside_share, box_union
 
 from .foreground import background_colour, foreground_mask, reduce_mask
-from .merging import merge_unlabelled
+from .merging import Series, merge_unlabelled
+from .partition import partition
 from .segmenter import Block, IBox, Segmenter, area
 
 if TYPE_CHECKING:
@@ -140,10 +144,11 @@ class LayoutParser(FigureParser):
         return self._reader
 
     def parse(self, image: Image.Image, caption: str | None = None) -> FigureParse:
-        """Panels of an image (any PIL mode is converted to RGB; ``caption`` is not used).
+        """Panels of an image (any PIL mode is converted to RGB).
 
         Panels come in reading order (rows top to bottom, left to right), ids ``p0``, ``p1`` ...;
-        boxes, label boxes in original-image pixels. An image with no separable panels (blank, tiny
+        boxes, label boxes in original-image pixels. The letters the caption names, when given, bound
+        the letters looked for across the figure. An image with no separable panels (blank, tiny
         or a single picture) gives one panel covering its ink, or the whole image.
         """
         timings = self.last_timings = {}
@@ -153,14 +158,18 @@ class LayoutParser(FigureParser):
         whole = Panel(id="p0", box=(0.0, 0.0, float(width), float(height)), score=0.0, provenance="layout")
         if width < 8 or height < 8:
             return FigureParse(width=width, height=height, panels=[whole])
-        blocks, scale, parents = self.segment(rgb)
+        blocks, scale, parents, mask = self.segment(rgb)
         timings["layout"] = time.perf_counter() - start
         if not blocks:
             return FigureParse(width=width, height=height, panels=[whole])
         if self.ocr:
             start = time.perf_counter()
-            self._read_labels(rgb, blocks, scale)
-            blocks = merge_unlabelled(blocks, parents, max(2, round(0.01 * max(height, width) / scale)))
+            style, corner = self._read_labels(rgb, blocks, scale)
+            series = Series(blocks, style, scale)
+            series.drop_out_of_order()
+            blocks = merge_unlabelled(blocks, parents, max(2, round(0.01 * max(height, width) / scale)), series)
+            Series(blocks, style, scale).name_missing()
+            blocks = self._panels_from_letters(rgb, blocks, mask, scale, corner, caption_letters(caption))
             timings["labels"] = time.perf_counter() - start
         from ..labels.sequence import reading_order
 
@@ -176,10 +185,11 @@ class LayoutParser(FigureParser):
             timings["kinds"] = time.perf_counter() - start
         return FigureParse(width=width, height=height, panels=panels)
 
-    def segment(self, rgb: np.ndarray) -> tuple[list[Block], int, list[int]]:
+    def segment(self, rgb: np.ndarray) -> tuple[list[Block], int, list[int], np.ndarray]:
         """Panel candidates of an ``H x W x 3`` uint8 array in analysis cells of ``scale`` pixels.
 
-        Returns the candidates, ``scale`` and the XY-cut tree as a parent list (node -> parent node).
+        Returns the candidates, ``scale``, the XY-cut tree as a parent list (node -> parent node) and
+        the foreground mask on the analysis grid.
         """
         height, width = rgb.shape[:2]
         bg = background_colour(rgb, self.background_tolerance)
@@ -202,10 +212,12 @@ class LayoutParser(FigureParser):
             # Nothing panel-sized: the figure is one panel made of small parts (or text).
             union = functools.reduce(box_union, frags)
             blocks = [Block(union, union, 0, members=frags, soft=True)]
-        return blocks, scale, seg.parent
+        return blocks, scale, seg.parent, mask
 
-    def _read_labels(self, rgb: np.ndarray, blocks: list[Block], scale: int) -> None:
-        """Read each candidate's letter; a letter joins its panel's box and leaves any other box."""
+    def _read_labels(self, rgb: np.ndarray, blocks: list[Block], scale: int) -> tuple[str, str | None]:
+        """Read each candidate's letter; a letter joins its panel's box and leaves any other box.
+
+        Returns the style of the label series and the corner its letters sit at (:class:`LabelReading`)."""
         h, w = rgb.shape[:2]
         boxes = [_to_pixels(b.box, scale, w, h) for b in blocks]
         reading = self.reader.read_panels(rgb, boxes)
@@ -231,6 +243,49 @@ class LayoutParser(FigureParser):
                     content = box_union(content, m)
             block.content = content
             block.box = box_union(block.box, lb)
+        return reading.style, reading.corner
+
+    def _panels_from_letters(self, rgb: np.ndarray, blocks: list[Block], mask: np.ndarray, scale: int,
+                             corner: str | None, allowed: set[str] | None) -> list[Block]:
+        """Panels cut around the letters found anywhere in the figure (:func:`~..labels.scan.scan_labels`,
+        :func:`~.partition.partition`) where the corner reading falls short.
+
+        The candidates stay as they are when their own letters already are a complete series
+        ``a, b, c ...`` of three or more (the scan is skipped), or when the scan finds fewer than three
+        letters, fewer than three quarters as many as the corner reading, or no more than it when those
+        sit at another corner than the top-left. ``allowed``: the letters the caption names (lower
+        case), when it names some; others found are text inside panels.
+        """
+        from ..labels.scan import scan_labels
+
+        read = sum(b.label is not None for b in blocks)
+        complete = read == len(blocks) and sorted(b.label.lower() for b in blocks) == [chr(97 + k) for k in range(read)]
+        if complete and read >= 3:
+            return blocks  # the corner reading is a complete series a, b, c ...: the gutters were right
+        found = scan_labels(rgb, self.reader)
+        if allowed:
+            found = [f for f in found if f.text.lower() in allowed]
+        if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and corner not in (None, "tl")):
+            return blocks
+        if complete and read >= 0.75 * len(found):
+            return blocks
+        # the corner reading sees each letter beside its panel's other text and settles its case better
+        cases = [b.label.isupper() for b in blocks for f in found if b.label is not None and b.label_box is not None
+                 and b.label.lower() == f.text.lower() and box_inside_share(f.box, b.label_box) >= 0.5]
+        if cases:
+            upper = 2 * sum(cases) >= len(cases)
+            for f in found:
+                f.text = f.text.upper() if upper else f.text.lower()
+        anchors = [(int(f.box[0] // scale), int(f.box[1] // scale), max(int(f.box[0] // scale) + 1, -(-int(f.box[2]) // scale)),
+                    max(int(f.box[1] // scale) + 1, -(-int(f.box[3]) // scale))) for f in found]
+        cells = partition(mask, anchors)
+        if cells is None:
+            return blocks
+        out = []
+        for f, cell, a in zip(found, cells, anchors):
+            box = box_union(cell, a)
+            out.append(Block(box, box, 0, label=f.text, label_box=f.box, label_score=f.score, content=cell))
+        return out
 
     def _to_panel(self, i: int, block: Block, scale: int, width: int, height: int) -> Panel:
         box = _to_pixels(block.box, scale, width, height)
@@ -244,6 +299,18 @@ class LayoutParser(FigureParser):
             score=round(float(score), 3),
             provenance="layout",
         )
+
+
+def caption_letters(caption: str | None) -> set[str] | None:
+    """The panel letters a caption names (lower case; ``A1``/``Aii`` name ``a``), or None when it names
+    fewer than two."""
+    if not caption:
+        return None
+    from ..captions.label_series import infer_series
+    from ..captions.tokens import scan_tokens
+
+    letters = {lab[0].lower() for lab in infer_series(scan_tokens(caption)).labels if lab and lab[0].isalpha()}
+    return letters if len(letters) >= 2 else None
 
 
 def _to_pixels(box: IBox, scale: int, width: int, height: int) -> tuple[float, float, float, float]:

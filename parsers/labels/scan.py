@@ -1,0 +1,170 @@
+"""Panel letters found anywhere in a figure, without panel boxes: the label series as a layout skeleton.
+
+Reading letters at the corners of panel candidates fails where the candidates are wrong (touching
+panels, panels made of many pictures), which is where the letters are needed most. This scan looks for
+lone glyphs over the whole figure (one connected component each, alone on its line, so words and
+numbers are left out), reads the tallest of them on shared strips, and keeps the
+one series of letters a figure's panel labels form: ``A, B, C ...`` (or lower case) from the first
+letter on, one glyph per letter, of one height (within 25 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .candidates import _luminance
+from .reads import normalise_read
+from .sequence import read_before
+
+if TYPE_CHECKING:
+    from .reader import LabelReader
+
+#: Letters whose upper- and lower-case shapes differ only in size: OCR cannot tell their case.
+SAME_SHAPE = set("cosuvwxz")
+
+
+@dataclass
+class FoundLabel:
+    """A panel letter: ``text`` as printed, ``box`` its ink in figure pixels, ``score`` the OCR confidence."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    score: float
+
+
+def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.35, max_height_frac: float = 0.04,
+                min_glyph: int = 8, most: int = 48) -> list[FoundLabel]:
+    """The figure's panel-letter series, in series order (empty when no series of two letters or more).
+
+    ``rgb`` is the ``H x W x 3`` uint8 figure. Candidates are glyphs of either tone (dark on a light
+    surround, light on a dark one) that are one connected component ``min_glyph`` pixels to
+    ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.3
+    times their height, on a surround of the other tone (80 % of the pixels around them) and alone on
+    their line (no glyph of text size within half their height beside them, brackets apart: not part
+    of a word or a number). At most ``most`` are read, the tallest first and none lower than 0.65 times
+    the tallest quarter (lower-case x-height): panel letters are set larger than tick labels and most
+    other text. Reads of
+    ``min_confidence`` or more count: the recogniser is unsure of lone letters, and the series (one
+    height, consecutive letters) is the stronger evidence.
+    """
+    gray = _luminance(rgb)
+    max_h = max(32.0, max_height_frac * min(gray.shape))
+    glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
+    if len(glyphs) < 2:
+        return []
+    floor = 0.65 * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
+    chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
+    letters = []
+    for (box, _), (text, conf) in zip(chosen, reader.recognise([crop for _, crop in chosen])):
+        text = normalise_read(text)
+        if len(text) == 1 and text.isascii() and text.isalpha() and conf >= min_confidence:
+            letters.append(FoundLabel(text, tuple(float(v) for v in box), float(conf)))
+    return _series(letters)
+
+
+def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
+                 ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
+    the glyph alone, dark on white."""
+    import cv2
+
+    height, width = gray.shape
+    ink = gray < 128 if dark else gray >= 128
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n < 3:
+        return []
+    x, y, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
+    fill = area / np.maximum(1, w * h)
+    # a solid component is a block, unless it is a stem (``I``)
+    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.3 * h) & (w >= 0.15 * h)
+                          & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)))
+    x1, y1 = x + w, y + h
+    out = []
+    for k in cand:
+        # a printed letter stands on paper, a patch or a dark picture of the other tone, unlike the
+        # specks of a picture's texture
+        pad = max(2, int(0.25 * h[k]))
+        ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
+        around = gray[ys, xs][lab[ys, xs] != k + 1]
+        if not around.size or float(((around >= 160) if dark else (around <= 95)).mean()) < 0.8:
+            continue
+        # a component of text size beside it makes it part of a word or number; a picture, a frame or
+        # an axis beside it does not, nor do brackets around it
+        gap = 0.5 * h[k]
+        near = ((y1 > y[k] + 0.3 * h[k]) & (y < y1[k] - 0.3 * h[k]) & (h >= 0.25 * h[k]) & (h <= 2 * h[k])
+                & (x < x1[k] + gap) & (x1 > x[k] - gap))
+        near[k] = False
+        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 1.6 * h[k])
+        holds = (x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k])
+        if (near & ~holds & ~bracket).any():
+            continue
+        pad = max(2, int(0.15 * h[k]))
+        x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)
+        own = lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)] == k + 1
+        out.append(((int(x[k]), int(y[k]), int(x1[k]), int(y1[k])), np.where(own, 0, 255).astype(np.uint8)))
+    return out
+
+
+def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
+    """The longest series ``A, B, C ...`` (one case, one height: within 25 %, or for lower case within
+    the span of x-height and ascender letters) among the
+    letters read; members may be missing, but the series starts at its first letter and at least two
+    thirds of the members up to its last one are present. One height means one case: a lone letter read
+    in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its confidence,
+    unless its shape shows the case."""
+    best: list[FoundLabel] = []
+    for upper in (True, False):
+        own = []
+        for f in letters:
+            ch = f.text
+            same = ch.lower() in SAME_SHAPE or ch.isupper() == upper
+            own.append(FoundLabel(ch.upper() if upper else ch.lower(), f.box, f.score if same else 0.5 * f.score))
+        for ref in {round(f.box[3] - f.box[1]) for f in own}:
+            # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g)
+            lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
+            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= hi * ref]
+            chosen = _in_order(band)
+            if len(chosen) > len(best) or (len(chosen) == len(best) and sum(f.score for f in chosen)
+                                          > sum(f.score for f in best)):
+                best = chosen
+    return best if len(best) >= 2 else []
+
+
+def _in_order(band: list[FoundLabel]) -> list[FoundLabel]:
+    """Letters from ``a`` on, one read each; one member may be missing between two found ones (a letter
+    the scan could not read), no more.
+
+    Of several reads of one letter, the one that keeps the series in reading order wins (the fewest
+    pairs of letters read in the wrong order: a later letter wholly above, or left on the same line),
+    then the most confident. Labels also run down columns, so order is a preference, not a rule.
+    """
+    by_letter: dict[int, list[FoundLabel]] = {}
+    for f in band:
+        by_letter.setdefault(ord(f.text.lower()) - ord("a"), []).append(f)
+    ranks: list[int] = []
+    missing = 0
+    for rank in range(26):
+        if rank in by_letter:
+            ranks.append(rank)
+            missing = 0
+        elif not ranks or missing == 1:
+            break
+        else:
+            missing += 1
+    if not ranks:
+        return []
+    pick = {r: max(by_letter[r], key=lambda f: f.score) for r in ranks}
+    for _ in range(2):
+        for r in ranks:
+            if len(by_letter[r]) > 1:
+                pick[r] = min(by_letter[r], key=lambda f: (_conflicts(r, f, pick), -f.score))
+    return [pick[r] for r in ranks]
+
+
+def _conflicts(rank: int, f: FoundLabel, pick: dict[int, FoundLabel]) -> int:
+    """Letters of ``pick`` read in the wrong order with ``f`` standing for member ``rank``."""
+    return sum((r < rank and read_before(f.box, g.box)) or (r > rank and read_before(g.box, f.box))
+               for r, g in pick.items() if r != rank)

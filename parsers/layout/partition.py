@@ -1,0 +1,114 @@
+"""Step 4b of the layout: the printed letters as the skeleton of the panel layout.
+
+A figure's panel letters sit at the top-left corners of their panels (the convention of nearly every
+journal), so the figure can be cut, recursively, by straight lines that each separate the letters into
+two groups: above and below a horizontal line, or left and right of a vertical one. Each line is drawn
+where it crosses the least ink between the two groups, nearest the letters it opens (a panel starts at
+its letter; the space before it is the gutter). A panel is then the ink of its cell. Unlike gutter
+cutting, this keeps touching panels apart wherever a letter starts a new one, and keeps everything
+one letter governs (sub-images, rows of conditions, legends) in one panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .segmenter import IBox
+
+#: A line within this share of its length of the least ink counts as equally clean.
+CLEAN_SLACK = 0.01
+
+
+def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
+    """The cell of each anchor (a letter's box, in mask cells) in a recursive cut of the mask's frame.
+
+    A cut passes between two groups of letters at least two letter heights apart (the median anchor
+    height; letters closer than that are one row or one column). Returns one box per anchor, in anchor
+    order (:func:`_panel_box`). None when the anchors cannot all be separated by such cuts (overlapping
+    letters, pinwheel layouts).
+    """
+    h, w = mask.shape
+    cells: list[IBox | None] = [None] * len(anchors)
+    # running sums: the ink along any row or column segment in O(1)
+    rows = np.zeros((h, w + 1), np.int32)
+    rows[:, 1:] = np.cumsum(mask, axis=1)
+    cols = np.zeros((h + 1, w), np.int32)
+    cols[1:, :] = np.cumsum(mask, axis=0)
+    size = int(np.median([a[3] - a[1] for a in anchors])) if anchors else 1
+    stack: list[tuple[IBox, list[int]]] = [((0, 0, w, h), list(range(len(anchors))))]
+    while stack:
+        rect, members = stack.pop()
+        if len(members) == 1:
+            cells[members[0]] = rect
+            continue
+        parts = _best_cut(rect, members, anchors, rows, cols, size)
+        if parts is None:
+            return None
+        stack.extend(parts)
+    return [_panel_box(mask, c, a) for c, a in zip(cells, anchors) if c is not None]
+
+
+def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.ndarray, cols: np.ndarray,
+              size: int) -> list[tuple[IBox, list[int]]] | None:
+    x0, y0, x1, y1 = rect
+    best: tuple[float, list[tuple[IBox, list[int]]]] | None = None
+    for axis in (1, 0):  # horizontal lines first: figures are read in rows
+        lo_i, hi_i = (1, 3) if axis == 1 else (0, 2)
+        start, end = (y0, y1) if axis == 1 else (x0, x1)
+        order = sorted(members, key=lambda k: anchors[k][lo_i])
+        for k in range(1, len(order)):
+            first, second = order[:k], order[k:]
+            lo = max(anchors[m][hi_i] for m in first)
+            hi = min(anchors[m][lo_i] for m in second)
+            # letters of one row (column) sit on about one line: closer than two letter sizes, they
+            # are not two rows
+            if hi - lo < 2 * size:
+                continue
+            lo, hi = max(lo, start + 1), min(hi, end - 1)
+            if lo > hi:
+                continue
+            if axis == 1:
+                ink = rows[lo:hi + 1, x1] - rows[lo:hi + 1, x0]
+                length = x1 - x0
+            else:
+                ink = cols[y1, lo:hi + 1] - cols[y0, lo:hi + 1]
+                length = y1 - y0
+            least = int(ink.min())
+            # of the cleanest lines, the one nearest the second group's letters
+            at = lo + int(np.flatnonzero(ink <= least + CLEAN_SLACK * length)[-1])
+            score = least / max(1, length)
+            if axis == 1:
+                parts = [((x0, y0, x1, at), first), ((x0, at, x1, y1), second)]
+            else:
+                parts = [((x0, y0, at, y1), first), ((at, y0, x1, y1), second)]
+            if best is None or score < best[0] - 1e-9:
+                best = (score, parts)
+    return None if best is None else best[1]
+
+
+def _panel_box(mask: np.ndarray, cell: IBox, letter: IBox) -> IBox:
+    """The ink of a letter's cell that belongs to its panel: nothing further above or left of the
+    letter than 0.8 of its height (a panel starts at its letter, or just around it when the letter is
+    printed inside a picture's corner), and not a thin last line, apart from the rest, whose ink runs on
+    across the cell's side: a section title or rule shared with the neighbouring cells."""
+    size = max(1, letter[3] - letter[1])
+    slack = max(1, int(0.8 * size))
+    x0, y0, x1, y1 = cell
+    x0, y0 = max(x0, min(letter[0], x1 - 1) - slack), max(y0, min(letter[1], y1 - 1) - slack)
+    sub = mask[y0:y1, x0:x1]
+    inked = sub.any(axis=1)
+    ys = np.flatnonzero(inked)
+    if ys.size == 0:
+        return (x0, y0, x1, y1)
+    top, bottom = int(ys[0]), int(ys[-1]) + 1
+    gaps = np.flatnonzero(~inked[top:bottom]) + top
+    if gaps.size:
+        cut = int(gaps[-1]) + 1
+        strip = sub[cut:bottom]
+        if (bottom - cut <= 1.5 * size and cut - top >= 3 * (bottom - cut) and cut > letter[3] - y0
+                and (strip[:, 0].any() or strip[:, -1].any())):
+            bottom = int(np.flatnonzero(inked[:cut])[-1]) + 1
+    cols = np.flatnonzero(sub[top:bottom].any(axis=0))
+    return (x0 + int(cols[0]), y0 + top, x0 + int(cols[-1]) + 1, y0 + bottom)
