@@ -6,7 +6,11 @@ Geometry (figure pixels, clipped to the marker's panel):
   pointing direction; its side is ``arrow_scale`` x the arrow's length, within ``[min_frac, max_frac]``
   of the panel's short side;
 * asterisk / symbol: a square of ``symbol_scale`` x the glyph size centred on it, same bounds;
-* box, circle and inset: the marked box itself.
+* box, circle and inset: the marked box itself;
+* ``band_marker`` (a triangle beside a blot band) and ``connector`` (a diagram arrow): no region. The
+  marker detector tells them from pointers so that they are treated apart: a band marker labels a
+  band, which the caption does not describe as a marked area, and a connector points at nothing in a
+  picture. Neither gates caption-grounded proposals either.
 
 Dual-path fusion (parsers that also propose caption-grounded boxes): a proposal is kept only when its
 centre lies within ``tau`` (normalised by the panel diagonal) of a marker centre; regions of markers
@@ -33,6 +37,10 @@ CLAUSE_KINDS: dict[str, tuple[str, ...]] = {
     "circle": ("circle",),
     "inset": ("inset", "box"),
 }
+
+
+#: Marker kinds that mark no region and support no proposal (see the module docstring).
+NOT_MINED: tuple[str, ...] = ("band_marker", "connector")
 
 
 def _square(cx: float, cy: float, side: float) -> Box:
@@ -65,6 +73,8 @@ class MarkerRegionMiner(RegionMiner):
         pw, ph = panel.box[2] - panel.box[0], panel.box[3] - panel.box[1]
         lo, hi = self.min_frac * min(pw, ph), self.max_frac * min(pw, ph)
         mw, mh = marker.box[2] - marker.box[0], marker.box[3] - marker.box[1]
+        if marker.kind in NOT_MINED:
+            return None
         if marker.kind in ("arrow", "arrowhead"):
             side = min(max(self.arrow_scale * max(mw, mh), lo), hi)
             if marker.tip is None:
@@ -135,7 +145,7 @@ class MarkerRegionMiner(RegionMiner):
             cx, cy = box_center(prop.box)
             near = [
                 m.id for m in figure.markers
-                if m.panel_id == prop.panel_id
+                if m.panel_id == prop.panel_id and m.kind not in NOT_MINED
                 and math.hypot(cx - box_center(m.box)[0], cy - box_center(m.box)[1]) / diag <= self.tau
             ]
             if near:

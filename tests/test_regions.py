@@ -251,3 +251,26 @@ def test_fusion_keeps_proposals_near_markers_and_dilates_unsupported_markers():
     assert width(arrow) == width(plain["m0"])  # supported by a proposal: not dilated
     assert [r.id for r in fused] == [f"r{i}" for i in range(len(fused))]
     assert asterisk.box == (265.0, 265.0, 345.0, 345.0)  # the 40 px square doubled
+
+
+# --- marker kinds that mark no region ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["band_marker", "connector"])
+def test_band_markers_and_connectors_are_not_mined(kind):
+    """A triangle beside a blot band and a diagram arrow point, but not at an area a caption describes."""
+    marker = Marker("m0", kind, (90.0, 96.0, 110.0, 104.0), panel_id="p0", tip=(110.0, 100.0), direction=0.0,
+                    text="p43")
+    fig = Figure("f", 400, 400, "", panels=[Panel("p0", (0.0, 0.0, 400.0, 400.0), label="A")], markers=[marker])
+    split = CaptionSplit("c", "", {"A": "x"}, "", [MarkerClause("arrow", "Arrows mark cleaved caspase-8", []),
+                                                  MarkerClause(kind, "named after the kind", [])])
+    miner = MarkerRegionMiner(require_text=False)
+    assert miner.marker_box(marker, PANEL) is None
+    assert miner.mine(fig, split, []) == []
+    # nor does it keep a caption-grounded proposal next to it alive
+    proposal = Region("", "p0", (115.0, 90.0, 135.0, 110.0), texts=["band"], score=0.9)
+    assert miner.mine(fig, split, [proposal]) == []
+    # the same drawing typed as a pointer is mined
+    pointer = Marker("m0", "arrowhead", marker.box, panel_id="p0", tip=marker.tip, direction=0.0)
+    fig.markers = [pointer]
+    assert [r.marker_ids for r in miner.mine(fig, split, [])] == [["m0"]]

@@ -7,10 +7,18 @@ from panel2patch.parsers.boxes import box_nms
 from .found import FoundMarker
 
 
-def drop_repeats(found: list[FoundMarker], max_repeats: int) -> list[FoundMarker]:
-    """Drop blobs that occur more than ``max_repeats`` times alike (same kind, layer, size, direction)."""
+def drop_repeats(found: list[FoundMarker], max_repeats: int, photo: bool = False) -> list[FoundMarker]:
+    """Drop blobs that occur more than ``max_repeats`` times alike (same kind, layer, size, direction).
+
+    Chart data markers repeat; pointers repeat too (one per band, cell or frame), so arrows with a shaft,
+    band markers and connectors are never dropped, nor arrowheads in a photographic panel (``photo``).
+    """
+    exempt = ("asterisk", "arrow", "band_marker", "connector") + (("arrowhead",) if photo else ())
     keep = []
     for f in found:
+        if f.kind in exempt:
+            keep.append(f)
+            continue
         alike = 0
         for g in found:
             if g.kind != f.kind or g.layer != f.layer or abs(g.size - f.size) > 0.2 * max(f.size, 1.0):
@@ -20,7 +28,7 @@ def drop_repeats(found: list[FoundMarker], max_repeats: int) -> list[FoundMarker
                 if min(diff, 360.0 - diff) > 15.0:
                     continue
             alike += 1
-        if f.kind == "asterisk" or alike <= max_repeats:
+        if alike <= max_repeats:
             keep.append(f)
     return keep
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -18,3 +19,4 @@ class FoundMarker:
     tail: tuple[float, float] | None = None
     size: float = 0.0
     text: str | None = None
+    context: Any = None  # :class:`~.context.Context` of arrows and arrowheads

@@ -79,11 +79,12 @@ def _hue_peaks(hues: np.ndarray, max_peaks: int = 6, min_count: int = 16) -> lis
     return [p * 8 + 4 for p in peaks]
 
 
-def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n: int) -> np.ndarray:
+def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n: int,
+                      with_core: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Standard deviation of grey level per component inside its eroded core (0 without a core).
 
     The core leaves out the anti-aliased rim; strokes too thin to have a substantial core are judged by
-    shape and edge sharpness alone.
+    shape and edge sharpness alone. With ``with_core``, also the core's pixel count per component.
     """
     import cv2
 
@@ -97,4 +98,5 @@ def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n:
         std = np.sqrt(np.maximum(s2 / cnt - (s1 / cnt) ** 2, 0.0))
     area = np.bincount(labels[mask.view(bool)], minlength=n)
     # A core under a third of the shape is mostly rim, where compression ringing dominates.
-    return np.where((cnt >= 4) & (cnt >= 0.3 * area), std, 0.0)
+    texture = np.where((cnt >= 4) & (cnt >= 0.3 * area), std, 0.0)
+    return (texture, cnt) if with_core else texture

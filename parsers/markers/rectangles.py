@@ -149,6 +149,22 @@ def stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs
     for c in range(3):
         sums = np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n)
         colours[flat, c] = sums[flat] / total[flat]
+    # A one-pixel line with its anti-aliased neighbours is three grey levels: judge its core alone.
+    thin = np.flatnonzero(~flat & ((a1 - a0) <= 3) & ((b1 - b0) >= 8))
+    for k in thin[:2000]:
+        rows, cols = slice(int(y0[k]), int(y1[k])), slice(int(x0[k]), int(x1[k]))
+        on = distinct[rows, cols].view(bool)
+        if not on.any():
+            continue
+        core = core_line(gray[rows, cols], on, 0 if vertical else 1)
+        levels = gray[rows, cols][core].astype(np.int16)
+        if len(levels) < 8:
+            continue
+        mode = int(np.argmax(np.convolve(np.bincount(levels, minlength=256), np.ones(15, np.int64), mode="same")))
+        good = np.abs(levels - mode) <= 7
+        if good.mean() >= 0.5:
+            flat[k] = True
+            colours[k] = rgb[rows, cols][core][good].mean(axis=0)
     return colours, flat
 
 
@@ -238,17 +254,20 @@ def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, rid
         (slice(y0, y1), across(vs[left, 0], vs[left, 1], w), 0, ridge_v),
         (slice(y0, y1), across(vs[right, 0], vs[right, 1], w), 0, ridge_v),
     ]
-    colours = []
-    for rows, cols, _, lines in bands:
+    colours, cores = [], []
+    for rows, cols, along, lines in bands:
         on = lines[rows, cols].view(bool)
         if not on.any():
             return None
-        colours.append(np.median(rgb[rows, cols][on].astype(np.int16), axis=0))
+        core = core_line(gray[rows, cols], on, along)
+        cores.append(core)
+        colours.append(np.median(rgb[rows, cols][core].astype(np.int16), axis=0))
     colour = np.median(np.array(colours), axis=0)
     if max(float(np.abs(c - colour).max()) for c in colours) > 45:
         return None
-    # Drawn in one flat grey level: luma survives JPEG far better than chroma on thin lines.
-    luma = np.concatenate([gray[r, c][m[r, c].view(bool)] for r, c, _, m in bands]).astype(np.int16)
+    # Drawn in one flat grey level: luma survives JPEG far better than chroma on thin lines. (Read on
+    # each line's core: the anti-aliased rows beside a one-pixel line are mixtures.)
+    luma = np.concatenate([gray[r, c][k] for (r, c, _, _), k in zip(bands, cores)]).astype(np.int16)
     if np.median(np.abs(luma - np.median(luma))) > 7:
         return None
     shares = []
@@ -267,6 +286,22 @@ def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, rid
             return None
         shares.append(float(drawn.mean()))
     return float(np.mean(shares))
+
+
+def core_line(gray: np.ndarray, on: np.ndarray, along: int) -> np.ndarray:
+    """The core of a line band: at each position along it (``along`` = 1: columns of a horizontal band),
+    the one line pixel (of ``on``) whose grey level is farthest from the band's median."""
+    g = gray.astype(np.int16)
+    dev = np.where(on, np.abs(g - int(np.median(g))), -1)
+    pick = np.argmax(dev, axis=1 - along)
+    core = np.zeros_like(on)
+    if along == 1:
+        cols = np.arange(g.shape[1])
+        core[pick, cols] = on[pick, cols]
+    else:
+        rows = np.arange(g.shape[0])
+        core[rows, pick] = on[rows, pick]
+    return core
 
 
 def frames_text(gray: np.ndarray, rect: tuple[int, int, int, int], line: int) -> bool:

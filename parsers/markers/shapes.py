@@ -15,16 +15,22 @@ def crispness(rgb: np.ndarray, labels: np.ndarray, i: int, bbox: tuple[int, int,
 
     The colour distance between the component and the ring two pixels outside it, over the distance
     between the component and the background five to seven pixels out. A blurred texture blob still
-    looks like itself two pixels beyond its mask (ratio about 0.5); a drawn shape does not.
+    looks like itself two pixels beyond its mask (ratio about 0.5); a drawn shape does not. For a fill
+    inside an outline, the share of the pixels one and two pixels out that differ from the fill by half
+    that distance, when larger.
     """
-    import cv2
-
     x, y, w, h = bbox
     m = 8
     H, W = labels.shape
     ax0, ay0, ax1, ay1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
-    comp = (labels[ay0:ay1, ax0:ax1] == i).astype(np.uint8)
-    region = rgb[ay0:ay1, ax0:ax1].astype(np.int16)
+    return window_crispness(rgb[ay0:ay1, ax0:ax1], (labels[ay0:ay1, ax0:ax1] == i).astype(np.uint8))
+
+
+def window_crispness(region: np.ndarray, comp: np.ndarray) -> float:
+    """:func:`crispness` of the component ``comp`` (``uint8`` 0/1) in an RGB window reaching 8 px beyond it."""
+    import cv2
+
+    region = region.astype(np.int16)
     d1 = cv2.dilate(comp, np.ones((3, 3), np.uint8))
     d2 = cv2.dilate(comp, np.ones((5, 5), np.uint8))
     d5 = cv2.dilate(comp, np.ones((11, 11), np.uint8))
@@ -36,13 +42,20 @@ def crispness(rgb: np.ndarray, labels: np.ndarray, i: int, bbox: tuple[int, int,
     inside = core.astype(bool) if core.sum() >= 4 else comp.astype(bool)
     colour = np.median(region[inside], axis=0)
     d_near = np.abs(np.median(region[near], axis=0) - colour).max()
-    d_far = np.abs(np.median(region[far], axis=0) - colour).max()
-    return float(d_near / max(d_far, 1.0))
+    d_far = max(float(np.abs(np.median(region[far], axis=0) - colour).max()), 1.0)
+    # A fill inside an outline of another colour: the ring one and two pixels out is a mix of outline
+    # and background, but every pixel of it differs sharply from the fill, as no blurred edge does.
+    rim = (d2 > comp).view(bool)
+    share = float(np.mean(np.abs(region[rim] - colour).max(axis=1) >= 0.5 * d_far))
+    return max(float(d_near / d_far), share)
 
 
-def classify_blob(sub: np.ndarray) -> FoundMarker | None:
-    """Classify one component (``uint8`` 0/1 crop of its bounding box); coordinates in that crop."""
-    import cv2
+def classify_blob(sub: np.ndarray, only: tuple[str, ...] | None = None) -> FoundMarker | None:
+    """Classify one component (``uint8`` 0/1 crop of its bounding box); coordinates in that crop.
+
+    ``only``: the kinds wanted (``("arrow",)`` or ``("arrow", "arrowhead")``); the tests for the others
+    are skipped, and a shape of another kind comes back as None.
+    """
 
     shape = _contour_shape(sub)
     if shape is None:
@@ -52,6 +65,14 @@ def classify_blob(sub: np.ndarray) -> FoundMarker | None:
     full = (0.0, 0.0, float(cw), float(ch))
     size = float(max(cw, ch))
     aspect = cw / ch
+    if only is not None:
+        if holes and "arrowhead" in only and len(holes) == 1 and min(cw, ch) >= 10:
+            found = _outlined_triangle(sub, shape[0], holes[0])
+            return found if found is not None and found.kind in only else None
+        if holes:
+            return None
+        found = _filled_shape(sub, solidity, full, size, "arrowhead" in only)
+        return found if found is not None and found.kind in only else None
     # Spokes first: regular radial spokes are never an arrow, while an arrow profile can be read
     # along one spoke of a small asterisk.
     if not holes and solidity < 0.8 and 0.55 <= aspect <= 1.8 and min(cw, ch) >= 7:
@@ -59,40 +80,103 @@ def classify_blob(sub: np.ndarray) -> FoundMarker | None:
         if spokes is not None and 5 <= spokes[0] <= 8:
             return FoundMarker("asterisk", full, spokes[1], size=size)
     if not holes:
-        # A shaft and barbs leave much of the hull empty.
-        arrow = _arrow(sub) if solidity <= 0.8 else None
-        if arrow is not None:
-            tip, tail, score = arrow
-            return FoundMarker("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail,
-                          size=size)
-        # One-pixel spurs (texture touching the marker) spoil a small triangle's outline: open first.
-        core = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if size >= 10 else sub
-        pixels = sub.sum()
-        if core.sum() < 0.75 * pixels:  # mostly strokes: not a filled shape
-            core = None
-        elif size >= 10:
-            core = _largest(core)
-            if core is not None and core.sum() < 0.75 * pixels:
-                core = None
-        core_shape = _contour_shape(core) if core is not None else None
-        if core_shape is not None and not core_shape[1] and core_shape[2] >= 0.85:
-            tri = _triangle(core_shape[0], float(core.sum()))
-            if tri is not None:
-                kind, apex, base_mid, score = tri
-                # Contour points are pixel indices of the padded crop; pixel centres are at +0.5.
-                apex = (apex[0] - 0.5, apex[1] - 0.5)
-                base_mid = (base_mid[0] - 0.5, base_mid[1] - 0.5)
-                tip = _snap(sub, apex)
-                box = _grow(full, tip)
-                if kind == "symbol":
-                    return FoundMarker("symbol", box, score, size=size)
-                return FoundMarker("arrowhead", box, score, tip=tip, direction=_angle(base_mid, tip), tail=base_mid,
-                              size=size)
+        found = _filled_shape(sub, solidity, full, size, True)
+        if found is not None:
+            return found
+    if len(holes) == 1 and min(cw, ch) >= 10:
+        outlined = _outlined_triangle(sub, shape[0], holes[0])
+        if outlined is not None:
+            return outlined
     if len(holes) == 1 and 0.55 <= aspect <= 1.8 and min(cw, ch) >= 7 and is_hash(sub, holes[0]):
         return FoundMarker("symbol", full, 0.7, size=size)
     if not holes and 1.3 <= ch / cw <= 4.0 and is_dagger(sub):
         return FoundMarker("symbol", full, 0.7, size=size)
     return None
+
+
+def _filled_shape(sub: np.ndarray, solidity: float, full, size: float, triangles: bool) -> FoundMarker | None:
+    """An arrow, or (with ``triangles``) a filled triangle (arrowhead or symbol), of a blob without holes."""
+    import cv2
+
+    # A shaft and barbs leave much of the hull empty.
+    arrow = _arrow(sub) if solidity <= 0.8 else None
+    if arrow is not None:
+        tip, tail, score = arrow
+        return FoundMarker("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail,
+                      size=size)
+    if not triangles:
+        return None
+    # One-pixel spurs (texture touching the marker) spoil a small triangle's outline: open first.
+    core = cv2.morphologyEx(sub, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) if size >= 10 else sub
+    pixels = sub.sum()
+    if core.sum() < 0.75 * pixels:  # mostly strokes: not a filled shape
+        core = None
+    elif size >= 10:
+        core = _largest(core)
+        if core is not None and core.sum() < 0.75 * pixels:
+            core = None
+    core_shape = _contour_shape(core) if core is not None else None
+    if core_shape is not None and not core_shape[1] and core_shape[2] >= 0.85:
+        tri = _triangle(core_shape[0], float(core.sum()))
+        if tri is not None:
+            kind, apex, base_mid, score = tri
+            # Contour points are pixel indices of the padded crop; pixel centres are at +0.5.
+            apex = (apex[0] - 0.5, apex[1] - 0.5)
+            base_mid = (base_mid[0] - 0.5, base_mid[1] - 0.5)
+            tip = _snap(sub, apex)
+            box = _grow(full, tip)
+            if kind == "symbol":
+                return FoundMarker("symbol", box, score, size=size)
+            return FoundMarker("arrowhead", box, score, tip=tip, direction=_angle(base_mid, tip), tail=base_mid,
+                          size=size)
+    return None
+
+
+def _outlined_triangle(sub: np.ndarray, outer: np.ndarray, hole: np.ndarray) -> FoundMarker | None:
+    """An arrowhead drawn as an outline (a white or coloured fill inside a dark rim): the outer contour
+    encloses one hole that takes a third of it or more, the filled outline is an arrowhead triangle and
+    the hole a triangle pointing the same way."""
+    import cv2
+
+    outer_area, hole_area = cv2.contourArea(outer), cv2.contourArea(hole)
+    if outer_area <= 0 or hole_area < 0.2 * outer_area:
+        return None
+    filled = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.uint8)
+    cv2.drawContours(filled, [outer], -1, 1, thickness=cv2.FILLED)
+    filled = filled[1:-1, 1:-1]
+    if cv2.convexHull(outer) is None or outer_area / max(cv2.contourArea(cv2.convexHull(outer)), 1.0) < 0.85:
+        return None
+    if hole_area < 0.3 * outer_area:  # a thin rim around the fill, not a letter's bowl (P, R, D)
+        return None
+    # A thin rim all round: nearly every rim pixel lies close to the fill (a letter's stem does not).
+    fill = filled & (1 - sub)
+    if not fill.any():
+        return None
+    dist = cv2.distanceTransform((1 - fill).astype(np.uint8), cv2.DIST_L2, 3)
+    if float(np.percentile(dist[sub.view(bool)], 90)) > 0.2 * max(sub.shape):
+        return None
+    tri = _triangle(outer, float(filled.sum()))
+    # Drawn outlines fill their triangle closely (0.92 and up); outlined letters (P, D) fit loosely.
+    if tri is None or tri[3] < 0.9:
+        return None
+    kind, apex, base_mid, score = tri
+    # The hole has the outline's shape too: a triangle inside a triangle pointing the same way.
+    inner = _triangle(hole, hole_area + 0.5 * cv2.arcLength(hole, True))
+    if inner is None:
+        return None
+    a = math.atan2(apex[1] - base_mid[1], apex[0] - base_mid[0])
+    b = math.atan2(inner[1][1] - inner[2][1], inner[1][0] - inner[2][0])
+    if abs((a - b + math.pi) % (2 * math.pi) - math.pi) > math.radians(30):
+        return None
+    apex = (apex[0] - 0.5, apex[1] - 0.5)
+    base_mid = (base_mid[0] - 0.5, base_mid[1] - 0.5)
+    tip = _snap(filled, apex)
+    ch, cw = sub.shape
+    box = _grow((0.0, 0.0, float(cw), float(ch)), tip)
+    if kind == "symbol":
+        return FoundMarker("symbol", box, score, size=float(max(cw, ch)))
+    return FoundMarker("arrowhead", box, score, tip=tip, direction=_angle(base_mid, tip), tail=base_mid,
+                       size=float(max(cw, ch)))
 
 
 def _contour_shape(sub: np.ndarray):
@@ -133,8 +217,8 @@ def _triangle(contour: np.ndarray, pixels: float):
     """A filled triangle: ``(kind, apex, base_midpoint, score)`` or None.
 
     Isosceles with a clearly sharper apex is an arrowhead pointing at the apex; an equilateral triangle
-    with a horizontal side is an upright symbol (▲/▼); other equilateral ones point at their sharpest
-    corner.
+    with a horizontal side is an upright symbol (▲/▼), one with an upright side points away from it
+    (◀/▶, as beside blot bands); other equilateral ones point at their sharpest corner.
     """
     import cv2
 
@@ -161,12 +245,25 @@ def _triangle(contour: np.ndarray, pixels: float):
     apex = v[order[0]]
     base_mid = (v[order[1]] + v[order[2]]) / 2.0
     score = float(min(1.0, fill))
+    # Slivers are wedges, ramps and cut-off stroke ends; an arrowhead's point is not that sharp.
+    if a0 < 25.0:
+        return None
+    if a0 <= 55 and a1 - a0 >= 12 and a2 - a1 <= 18:  # a clearly sharper apex, whatever the slopes
+        return "arrowhead", tuple(apex), tuple(base_mid), score
     if a2 - a0 <= 22:
-        for i in range(3):
+        # Nearly equilateral (the enclosing triangle's angles are good to a few degrees): a level side
+        # makes an upright symbol; a clearly sharpest corner is the apex; else an upright side (a band
+        # marker beside a blot) points sideways, away from it.
+        slopes = []
+        for i in range(3):  # side i joins vertices i and i + 1 and faces vertex i + 2
             side = v[(i + 1) % 3] - v[i]
-            slope = abs(math.degrees(math.atan2(side[1], side[0]))) % 180
-            if min(slope, 180 - slope) <= 10:
-                return "symbol", tuple(apex), tuple(base_mid), score
+            slopes.append(abs(math.degrees(math.atan2(side[1], side[0]))) % 180)
+        if any(min(sl, 180 - sl) <= 10 for sl in slopes):
+            return "symbol", tuple(apex), tuple(base_mid), score
+        if a1 - a0 < 4:
+            for i, sl in enumerate(slopes):
+                if abs(sl - 90.0) <= 10:
+                    return "arrowhead", tuple(v[(i + 2) % 3]), tuple((v[i] + v[(i + 1) % 3]) / 2.0), score
         return "arrowhead", tuple(apex), tuple(base_mid), score
     if a0 <= 55 and a1 - a0 >= 8 and a2 - a1 <= 18:
         return "arrowhead", tuple(apex), tuple(base_mid), score
@@ -186,9 +283,11 @@ def _arrow(sub: np.ndarray):
     pts = np.column_stack([xs, ys]).astype(np.float64) + 0.5
     centre = pts.mean(axis=0)
     d = pts - centre
-    _, vecs = np.linalg.eigh(d.T @ d / len(d))
+    vals, vecs = np.linalg.eigh(d.T @ d / len(d))
     best = None
-    for axis in (vecs[:, 1], vecs[:, 0]):
+    # An arrow runs along its principal axis unless it is about as wide (its head) as it is long.
+    axes = (vecs[:, 1],) if vals[1] >= 4.0 * max(vals[0], 1e-9) else (vecs[:, 1], vecs[:, 0])
+    for axis in axes:
         normal = np.array([-axis[1], axis[0]])
         # _arrow_along needs 10 one-pixel slices along the axis and a head 6 px wide across it.
         s, t = d @ axis, d @ normal
@@ -236,12 +335,31 @@ def _arrow_along(d: np.ndarray, u: np.ndarray, v: np.ndarray):
     shaft = w[: max(ib - 1, 0)]
     if len(shaft) < max(4.0, 0.4 * head_len):
         return None
-    shaft_w = float(np.median(shaft))
+    ordered = np.sort(shaft)  # (median and 90th percentile as numpy's, without their overhead)
+    k = len(ordered)
+    shaft_w = float(ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2]))
     if shaft_w < 0.6 or shaft_w > 0.4 * wmax:
         return None
-    if np.percentile(shaft, 90) > max(1.7 * shaft_w, shaft_w + 2.5):
+    pos = 0.9 * (k - 1)
+    lo_i = int(pos)
+    p90 = ordered[lo_i] + (pos - lo_i) * (ordered[min(lo_i + 1, k - 1)] - ordered[lo_i])
+    if p90 > max(1.7 * shaft_w, shaft_w + 2.5):
         return None
     if im - ib > 0.5 * head_len + 2:
+        return None
+    # A head narrows slowly to its point and ends abruptly at its base (barbs swept back a little); a
+    # disc on a line (a legend's line-and-marker sample) narrows alike both ways from its widest slice.
+    # (Raw widths: smoothing spreads an abrupt base over three slices.)
+    iw = start + int(np.argmax(w[start:]))
+    a, b = iw, iw
+    while a > 0 and w[a - 1] >= 0.9 * w[iw]:
+        a -= 1
+    while b < nb - 1 and w[b + 1] >= 0.9 * w[iw]:
+        b += 1
+    iw = (a + b) // 2  # the middle of the widest stretch: a disc's centre, a head's base
+    ahead_half = int(np.argmax(np.append(w[iw:] < 0.5 * w[iw], True)))
+    back_half = int(np.argmax(np.append(w[iw::-1] < 0.5 * w[iw], True)))
+    if back_half >= max(3, 0.6 * ahead_half):
         return None
     seg = ws_[im:]
     expect = wmax * (1.0 - np.arange(len(seg)) / len(seg))
@@ -260,13 +378,25 @@ def _arrow_along(d: np.ndarray, u: np.ndarray, v: np.ndarray):
     in_head = s >= s0 + ib
     if in_shaft.sum() < 3 or in_head.sum() < 6:
         return None
-    a = np.column_stack([s[in_shaft], np.ones(int(in_shaft.sum()))])
-    coef, *_ = np.linalg.lstsq(a, t[in_shaft], rcond=None)
-    resid = t[in_shaft] - a @ coef
+    # The shaft's centre line t = slope * s + offset, by least squares.
+    ss, ts = s[in_shaft], t[in_shaft]
+    sm, tm = ss.mean(), ts.mean()
+    var = float(((ss - sm) ** 2).sum())
+    slope = float(((ss - sm) * (ts - tm)).sum() / var) if var > 1e-12 else 0.0
+    coef = (slope, float(tm - slope * sm))
+    resid = ts - (coef[0] * ss + coef[1])
     if resid.std() > 0.35 * shaft_w + 0.8:
         return None
     expected_t = coef[0] * s[in_head].mean() + coef[1]
     if abs(t[in_head].mean() - expected_t) > 0.15 * wmax + 1.0:
+        return None
+    # Barbs on both sides of the shaft: a head reaching out on one side only is a glyph's flag or
+    # serif (the "1" and "t" of tick labels and words), not an arrow.
+    wide = np.arange(ib, min(nb, im + max(2, head_len // 2) + 1))
+    line = coef[0] * (s0 + wide + 0.5) + coef[1]
+    left = float(np.max(line - tmin[wide]))
+    right = float(np.max(tmax[wide] - line))
+    if min(left, right) < 0.6 * max(left, right):
         return None
     far = s >= s.max() - 1.0
     near = s <= s0 + 1.0

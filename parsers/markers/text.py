@@ -148,7 +148,7 @@ def nearest_line(f: FoundMarker, layers: Layers, panel_h: int, label_box: Box | 
             boxes = boxes[outside]
         for line in text_lines(boxes, min_height=6.0, max_height=max_h):
             lx0, ly0, lx1, ly1 = line.box
-            if f.kind in ("arrow", "arrowhead") and f.tail is not None:
+            if f.kind in ("arrow", "arrowhead", "band_marker", "connector") and f.tail is not None:
                 px, py = f.tail
                 d = math.hypot(max(lx0 - px, 0.0, px - lx1), max(ly0 - py, 0.0, py - ly1))
                 limit = 1.5 * line.height + 4.0

@@ -12,10 +12,18 @@ def in_words(stats: np.ndarray, candidates: np.ndarray, flat: np.ndarray) -> np.
     line (rows, or columns for rotated text), not all of its own size; a marker with its label has
     text on one side at most, and a row of identical marks (``***``) is not a word.
     """
+    if len(candidates) > 64:  # bounded memory: the pairwise tests below are candidates x glyphs
+        return np.concatenate([in_words(stats, candidates[k : k + 64], flat) for k in range(0, len(candidates), 64)])
     out = np.zeros(len(candidates), dtype=bool)
     glyphs = np.flatnonzero(flat)
     glyphs = glyphs[glyphs > 0]
     if len(candidates) == 0 or len(glyphs) < 2:
+        return out
+    # A neighbour counts only when at least half a candidate's size across the line: smaller specks
+    # never do, whichever way the line runs.
+    smallest = 0.5 * float(stats[candidates][:, 2:4].min())
+    glyphs = glyphs[stats[glyphs][:, 2:4].max(axis=1) >= smallest]
+    if len(glyphs) < 2:
         return out
     c, g = stats[candidates][:, None, :4].astype(np.int64), stats[glyphs][None, :, :4].astype(np.int64)
     other = candidates[:, None] != glyphs[None, :]
