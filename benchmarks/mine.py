@@ -1,7 +1,7 @@
 """Mining throughput per core, with the parse-only figure beside it (same process, same figures), and the
 throughput of ``panel2patch mine --workers N`` for each N given (same figures, same session).
 
-    python benchmarks/mine.py [--n 40] [--seed 3] [--recipe quickstart] [--workers 1 2]
+    python benchmarks/mine.py [--n 40] [--seed 3] [--style default|real] [--recipe quickstart] [--workers 1 2]
 
 Generates a demo set (or uses --images DIR with a captions.jsonl), then times on one thread:
 
@@ -35,6 +35,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=40, help="demo figures to generate")
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--style", default="default", help="demo style: default, or real (journal-like 2-6 MP figures)")
     ap.add_argument("--images", help="a folder with captions.jsonl instead of generated demo figures")
     ap.add_argument("--recipe", default="quickstart")
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="worker counts to time the command with")
@@ -53,7 +54,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="p2p-bench-"))
     root = Path(args.images) if args.images else work / "demo"
     if not args.images:
-        write_demo(root, args.n, args.seed)
+        write_demo(root, args.n, args.seed, style=args.style)
     rows = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines() if line.strip()]
     recipe = config.load(args.recipe, [f"mine.source.args.root={root}", f"mine.writer.args.out={work / 'corpus'}"])
     miner = Miner(recipe)

@@ -45,7 +45,7 @@ class Panel:
 
 @dataclass
 class Marker:
-    """A visual pointer: ``kind`` is one of label/arrow/arrowhead/asterisk/box/inset/symbol.
+    """A visual mark: ``kind`` arrow/arrowhead/asterisk/box/inset/symbol/label, or band_marker/connector (no pointers).
 
     ``tip`` is the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in degrees,
     counter-clockwise from +x with y up (0 = right, 90 = up); ``text`` a label printed next to the marker, if any.

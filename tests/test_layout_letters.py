@@ -93,7 +93,7 @@ def test_scan_reads_light_letters_on_dark_pictures():
     for k, x in enumerate((20, 320, 620)):
         d.rectangle((x, 20, x + 270, 300), fill=(8, 8, 8))
         d.ellipse((x + 80, 100, x + 200, 220), fill=(20, 160, 40))
-        d.text((x + 10, 26), "abc"[k], font=font(36), fill="white")
+        d.text((x + 10, 26), "ABC"[k], font=font(36), fill="white")
     found = scan_labels(np.asarray(canvas), reader())
-    assert [f.text for f in found] == ["a", "b", "c"]
+    assert [f.text for f in found] == ["A", "B", "C"]
     assert all(20 <= f.box[1] <= 70 for f in found)

@@ -44,9 +44,8 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.3
     times their height, on a surround of the other tone (80 % of the pixels around them) and alone on
     their line (no glyph of text size within half their height beside them, brackets apart: not part
-    of a word or a number). At most ``most`` are read, the tallest first and none lower than 0.65 times
-    the tallest quarter (lower-case x-height): panel letters are set larger than tick labels and most
-    other text. Reads of
+    of a word or a number). At most ``most`` are read, the tallest first and none below the tallest
+    quarter: panel letters are set larger than tick labels and most other text. Reads of
     ``min_confidence`` or more count: the recogniser is unsure of lone letters, and the series (one
     height, consecutive letters) is the stronger evidence.
     """
@@ -55,7 +54,7 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
     if len(glyphs) < 2:
         return []
-    floor = 0.65 * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
+    floor = float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
     chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
     letters = []
     for (box, _), (text, conf) in zip(chosen, reader.recognise([crop for _, crop in chosen])):
