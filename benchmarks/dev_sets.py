@@ -47,11 +47,7 @@ def load_exsclaim(data: Path = DEFAULT_DATA) -> list[DevFigure]:
     panel letter; the figure id is the image file stem. Raises ``FileNotFoundError`` naming the path when
     the set is missing.
     """
-    root = Path(data) / EXSCLAIM
-    path = root / "annotations.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; pass --data pointing at the folder holding {EXSCLAIM}/")
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    root, doc = _annotations(data, EXSCLAIM)
     out = []
     for entry in doc["figures"]:
         image = root / entry["image"]

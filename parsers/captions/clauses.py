@@ -9,7 +9,7 @@ from itertools import accumulate
 from panel2patch.data import MarkerClause
 
 from .assembly import Cut, _Piece, strip_span
-from .sentences import sentence_starts
+from .sentences import semicolon_spans, sentence_starts
 from .tokens import Mention
 
 _MARKER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -48,21 +48,7 @@ def _clause_units(text: str, tokens: list[tuple[int, int]]) -> list[tuple[int, i
     """Sentences, cut further at top-level ``;`` and around the label tokens ``tokens`` (spans)."""
     starts = sentence_starts(text)
     bounds = starts + [len(text)]
-    spans = []
-    for i in range(len(starts)):
-        s, e = bounds[i], bounds[i + 1]
-        depth = 0
-        cur = s
-        for j in range(s, e):
-            ch = text[j]
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth = max(0, depth - 1)
-            elif ch == ";" and depth == 0:
-                spans.append((cur, j + 1))
-                cur = j + 1
-        spans.append((cur, e))
+    spans = [span for i in range(len(starts)) for span in semicolon_spans(text, bounds[i], bounds[i + 1])]
     ordered = sorted(tokens)
     token_starts = [t0 for t0, _ in ordered]
     reach = list(accumulate((t1 for _, t1 in ordered), max))  # furthest end among the first k+1 tokens

@@ -16,7 +16,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from .sentences import is_boilerplate, sentence_starts
+from .sentences import is_boilerplate, semicolon_spans, sentence_starts
 from .tokens import _LIST, _items
 
 # A statistics note: it continues the panels of the statistics note before it.
@@ -43,19 +43,7 @@ def note_units(text: str, start: int, end: int) -> list[tuple[int, int, int]]:
     lo = bisect.bisect_right(starts, start)
     hi = bisect.bisect_left(starts, end)
     bounds = [start] + starts[lo:hi] + [end]
-    units: list[tuple[int, int, int]] = []
-    for k, (s, e) in enumerate(zip(bounds, bounds[1:])):
-        depth, cur = 0, s
-        for j in range(s, e):
-            ch = text[j]
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth = max(0, depth - 1)
-            elif ch == ";" and depth == 0:
-                units.append((cur, j + 1, k))
-                cur = j + 1
-        units.append((cur, e, k))
+    units = [(a, b, k) for k, (s, e) in enumerate(zip(bounds, bounds[1:])) for a, b in semicolon_spans(text, s, e)]
     out = []
     for s, e, k in units:
         while s < e and text[s].isspace():

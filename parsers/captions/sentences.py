@@ -104,3 +104,19 @@ def is_shared_sentence(sentence: str) -> bool:
     if _SHARED_RE.search(sentence) or is_legend(sentence) or is_boilerplate(sentence):
         return True
     return len(sentence.split()) <= 12 and bool(_NOTE_RE.search(sentence))
+
+
+def semicolon_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut after each ``;`` outside parentheses, as ``(start, end)`` spans (unstripped)."""
+    spans, depth, cur = [], 0, start
+    for j in range(start, end):
+        ch = text[j]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(0, depth - 1)
+        elif ch == ";" and depth == 0:
+            spans.append((cur, j + 1))
+            cur = j + 1
+    spans.append((cur, end))
+    return spans

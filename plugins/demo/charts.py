@@ -11,13 +11,13 @@ from .drawing import load_font
 from .plans import PanelPlan, pick
 
 
-def _nice_step(span: float, ticks: int) -> float:
+def nice_step(span: float, ticks: int) -> float:
     raw = span / max(ticks, 1)
     base = 10 ** math.floor(math.log10(raw))
     return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= raw)
 
 
-def _fmt(v: float) -> str:
+def tick_text(v: float) -> str:
     return f"{round(v, 6):g}"
 
 
@@ -55,7 +55,7 @@ def render_chart(plan: PanelPlan, rng: np.random.Generator, dark: bool, reserve:
         ys = xs * rng.uniform(0.3, 1.5) + rng.normal(0, 0.15, size=npts) * xs.max()
         ys = ys - min(0.0, ys.min())
         ytop = float(ys.max())
-    ystep = _nice_step(max(ytop, 1e-6), 4)
+    ystep = nice_step(max(ytop, 1e-6), 4)
     ymax = ystep * math.ceil(max(ytop, 1e-6) / ystep)
 
     def ypix(v: float) -> float:
@@ -67,7 +67,7 @@ def render_chart(plan: PanelPlan, rng: np.random.Generator, dark: bool, reserve:
     while v <= ymax + 1e-9:
         y = ypix(v)
         d.line((px0 - 4, y, px0, y), fill=fg)
-        d.text((px0 - 6, y), _fmt(v), fill=fg, font=font, anchor="rm")
+        d.text((px0 - 6, y), tick_text(v), fill=fg, font=font, anchor="rm")
         v += ystep
     if kind == "bar":
         slot = (px1 - px0) / k
@@ -82,7 +82,7 @@ def render_chart(plan: PanelPlan, rng: np.random.Generator, dark: bool, reserve:
         xtitle = "Group"
     else:
         xmax_raw = float(xs.max()) if xs.max() > 0 else 1.0
-        xstep = _nice_step(xmax_raw, 4)
+        xstep = nice_step(xmax_raw, 4)
         xmax = xstep * math.ceil(xmax_raw / xstep)
 
         def xpix(v: float) -> float:
@@ -92,7 +92,7 @@ def render_chart(plan: PanelPlan, rng: np.random.Generator, dark: bool, reserve:
         while v <= xmax + 1e-9:
             x = xpix(v)
             d.line((x, py1, x, py1 + 4), fill=fg)
-            d.text((x, py1 + 5), _fmt(v), fill=fg, font=font, anchor="mt")
+            d.text((x, py1 + 5), tick_text(v), fill=fg, font=font, anchor="mt")
             v += xstep
         r = max(2, fs // 5)
         if kind == "line":

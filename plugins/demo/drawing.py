@@ -128,7 +128,7 @@ def draw_text_at(canvas: Image.Image, plan: PanelPlan, text: str, font, centre: 
     stamp(canvas, c, ink, lambda d: centred_text(d, (centre[0] - c.x0, centre[1] - c.y0), text, font))
 
 
-def _outline(d: ImageDraw.ImageDraw, rect: tuple[int, int, int, int], width: int, dash: tuple[int, int] | None) -> None:
+def outline_rect(d: ImageDraw.ImageDraw, rect: tuple[int, int, int, int], width: int, dash: tuple[int, int] | None) -> None:
     """Rectangle outline covering pixels [x0, x1) x [y0, y1), solid or dashed (dashes at every corner)."""
     x0, y0, x1, y1 = rect
     if dash is None:
@@ -157,4 +157,4 @@ def draw_box(canvas: Image.Image, plan: PanelPlan, rect: tuple[int, int, int, in
     """Draw a rectangle outline (figure pixels) in the image area; returns the box of its pixels."""
     c = plan.content
     local = (rect[0] - c.x0, rect[1] - c.y0, rect[2] - c.x0, rect[3] - c.y0)
-    return stamp(canvas, c, ink, lambda d: _outline(d, local, width, dash))
+    return stamp(canvas, c, ink, lambda d: outline_rect(d, local, width, dash))

@@ -12,6 +12,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 
 from panel2patch.data import Box
 
+from .drawing import outline_rect
+
 #: Where the DejaVu fonts of the machine's base image live; Pillow's bundled font is the fallback.
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
              Path("/usr/local/share/fonts/dejavu"))
@@ -145,24 +147,8 @@ def draw_text_rotated(img: Image.Image, centre: tuple[float, float], text: str, 
 
 def dashed_rect(d: ImageDraw.ImageDraw, rect: tuple[float, float, float, float], width: int,
                 dash: tuple[int, int] | None) -> None:
-    """Outline covering [x0, x1) x [y0, y1), solid or dashed."""
-    x0, y0, x1, y1 = (int(round(v)) for v in rect)
-    if dash is None or min(x1 - x0, y1 - y0) <= 2 * dash[0] + dash[1]:
-        d.rectangle((x0, y0, x1 - 1, y1 - 1), outline=255, width=width)
-        return
-    on, off = dash
-
-    def runs(a: int, b: int) -> list[tuple[int, int]]:
-        n = max(2, round((b - a + off) / (on + off)))
-        step = (b - a - on) / (n - 1)
-        return [(int(round(a + i * step)), int(round(a + i * step)) + on) for i in range(n)]
-
-    for s, e in runs(x0, x1):
-        d.rectangle((s, y0, e - 1, y0 + width - 1), fill=255)
-        d.rectangle((s, y1 - width, e - 1, y1 - 1), fill=255)
-    for s, e in runs(y0, y1):
-        d.rectangle((x0, s, x0 + width - 1, e - 1), fill=255)
-        d.rectangle((x1 - width, s, x1 - 1, e - 1), fill=255)
+    """Outline covering [x0, x1) x [y0, y1) of a rectangle in float pixels, solid or dashed."""
+    outline_rect(d, tuple(int(round(v)) for v in rect), width, dash)
 
 
 def dashed_ellipse(d: ImageDraw.ImageDraw, rect: tuple[float, float, float, float], width: int, dashed: bool) -> None:

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from panel2patch.data import Box
 
+from .charts import nice_step, tick_text
 from .plans import Rect, pick
 from .real_draw import (
     BLACK,
@@ -524,16 +525,6 @@ def render_blot(ctx: Ctx, panel: RealPanel) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _nice_step(span: float, ticks: int) -> float:
-    raw = span / max(ticks, 1)
-    base = 10 ** math.floor(math.log10(raw))
-    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= raw)
-
-
-def _fmt(v: float) -> str:
-    return f"{round(v, 6):g}"
-
-
 @dataclass
 class Axes:
     px0: float
@@ -555,9 +546,9 @@ def _axes(ctx: Ctx, area: Rect, ytop: float, ytitle: str, xtitle: str | None, xn
     fs = ctx.fs
     fnt = font(fs)
     fg = ctx.fg
-    step = _nice_step(max(ytop, 1e-6), 4)
+    step = nice_step(max(ytop, 1e-6), 4)
     ymax = step * math.ceil(max(ytop, 1e-6) / step)
-    tick_w = max(text_size(_fmt(v), fnt)[0] for v in np.arange(0, ymax + step / 2, step))
+    tick_w = max(text_size(tick_text(v), fnt)[0] for v in np.arange(0, ymax + step / 2, step))
     left = tick_w + fs * 2.4
     bottom = fs * 1.9 + (fs * 1.4 if xtitle else 0) + bottom_extra
     ax = Axes(area.x0 + left, area.y0 + fs * 0.8 + top_extra, area.x1 - fs * 1.2, area.y1 - bottom, ymax)
@@ -570,18 +561,18 @@ def _axes(ctx: Ctx, area: Rect, ytop: float, ytitle: str, xtitle: str | None, xn
     while v <= ymax + 1e-9:
         yy = ax.y(v)
         cv.paste(fg, (int(ax.px0) - lw - fs // 3, int(yy), int(ax.px0) - lw, int(yy) + lw))
-        boxes.append(draw_text(cv, (ax.px0 - lw - fs // 3 - 4, yy), _fmt(v), fnt, fg, "rm"))
+        boxes.append(draw_text(cv, (ax.px0 - lw - fs // 3 - 4, yy), tick_text(v), fnt, fg, "rm"))
         v += step
     title = draw_text_rotated(cv, (area.x0 + fs * 0.7, (ax.py0 + ax.py1) / 2), ytitle, fnt, fg)
     boxes.append(title)
     if xnumeric is not None:
-        xstep = _nice_step(xnumeric, 5)
+        xstep = nice_step(xnumeric, 5)
         ax.xmax = xstep * math.ceil(xnumeric / xstep)
         v = 0.0
         while v <= ax.xmax + 1e-9:
             xx = ax.x(v)
             cv.paste(fg, (int(xx), int(ax.py1), int(xx) + lw, int(ax.py1) + fs // 3))
-            boxes.append(draw_text(cv, (xx, ax.py1 + fs // 3 + 4), _fmt(v), fnt, fg, "mt"))
+            boxes.append(draw_text(cv, (xx, ax.py1 + fs // 3 + 4), tick_text(v), fnt, fg, "mt"))
             v += xstep
     if xtitle:
         boxes.append(draw_text(cv, ((ax.px0 + ax.px1) / 2, area.y1 - 2), xtitle, fnt, fg, "mb"))
