@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,eval]'
 	touch $(STAMP)
 
 ## The main job on bundled demo data: generate figures, mine the corpus, write the HTML report.
@@ -22,11 +22,13 @@ demo: $(STAMP)
 	$(BIN)/panel2patch report out/quickstart/corpus out/quickstart/report.html
 	@echo "open out/quickstart/report.html in a browser"
 
-## Zoom-in pretraining of a tiny CLIP on a 200-figure demo corpus, on CPU (about 15 minutes on 2 cores).
+## Zoom-in pretraining of a tiny CLIP on a 200-figure demo corpus, then its evaluation against random init (CPU, ~10 min).
 train: $(STAMP)
 	$(BIN)/panel2patch demo-data demo-train --n 200 --seed 0
 	$(BIN)/panel2patch mine quickstart mine.source.args.root=demo-train mine.writer.args.out=out/train-demo/corpus
 	$(BIN)/panel2patch train train_tiny train.data.corpus=out/train-demo/corpus
+	test -d out/tasks/modality || $(BIN)/panel2patch eval-task out/tasks/modality
+	$(BIN)/panel2patch eval train_tiny train.data.corpus=out/train-demo/corpus
 
 ## Lint and architecture contracts (import-linter reads an installed copy: the folders map to packages).
 lint: $(STAMP)

@@ -17,7 +17,7 @@ from .registry import Kind
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .data import CaptionSplit, Figure, FigureParse, LevelSample, Marker, Panel, Region, SourceItem
+    from .data import CaptionSplit, Figure, FigureParse, LevelSample, Marker, Panel, Region, Score, SourceItem
 
 
 class FigureParser(abc.ABC):
@@ -203,6 +203,16 @@ class Schedule(abc.ABC):
         return None
 
 
+class Evaluator(abc.ABC):
+    """Scores one model: ``model`` has ``encode_images(images)``, ``encode_texts(texts)`` (L2-normalised ``[N, D]``) and
+    ``encode_dense(images)`` (those plus patch maps ``[N, D, gh, gw]``, or None); ``data`` holds the run's held-out
+    corpus samples (None for evaluators with ``needs_corpus = False``). Returns ``{metric: Score}``."""
+    needs_corpus: bool = True
+
+    @abc.abstractmethod
+    def evaluate(self, model: Any, data: Any) -> dict[str, Score]: ...
+
+
 class Command(abc.ABC):
     """A ``panel2patch`` sub-command contributed by a plugin; ``help`` is its one-line summary.
 
@@ -233,6 +243,7 @@ KERNEL_KINDS = (
     Kind("aggregators", "register_aggregators", Aggregator, "train.aggregator"),
     Kind("loss_terms", "register_loss_terms", LossTerm, "train.losses", many=True, required=True),
     Kind("schedules", "register_schedules", Schedule, "train.schedule", required=True),
+    Kind("evaluators", "register_evaluators", Evaluator, "eval.evaluators", many=True),
     Kind("commands", "register_commands", Command),
 )
 

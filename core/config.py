@@ -2,9 +2,8 @@
 
 A recipe names components by registered name, each with its own ``args`` (``parser: {name: cpu_layout, args: {...}}``)
 in the slot its kind declares (:class:`~panel2patch.registry.Kind`). The other keys of a section are plain settings,
-checked against the dataclass registered for the section (``register_settings``) as an OmegaConf structured config,
-whose ``check`` refuses what a type cannot say. Overrides are OmegaConf dotlists merged on top.
-"""
+checked against the dataclass the section registers (``register_settings``) as an OmegaConf structured config, whose
+``check`` refuses what a type cannot say. Overrides are OmegaConf dotlists merged on top."""
 
 from __future__ import annotations
 

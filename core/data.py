@@ -1,4 +1,5 @@
-"""Records that cross module boundaries: panels, markers, regions, figures, source items, splits, training samples.
+"""Records that cross module boundaries: panels, markers, regions, figures, source items, splits, training samples,
+evaluation scores.
 
 Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at the top-left
 corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name their parent panel by id.
@@ -25,11 +26,9 @@ Point = tuple[float, float]
 
 @dataclass
 class Panel:
-    """One panel of a compound figure.
-
-    ``label`` is the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when none was read; ``kind`` is
-    ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared ``preamble`` (also stored on its own).
-    """
+    """One panel of a compound figure: ``label`` the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when
+    none was read; ``kind`` ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared ``preamble``
+    (also stored on its own)."""
 
     id: str
     box: Box
@@ -45,11 +44,9 @@ class Panel:
 
 @dataclass
 class Marker:
-    """A visual mark: ``kind`` arrow/arrowhead/asterisk/box/inset/symbol/label, or band_marker/connector (no pointers).
-
-    ``tip`` is the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in degrees,
-    counter-clockwise from +x with y up (0 = right, 90 = up); ``text`` a label printed next to the marker, if any.
-    """
+    """A visual mark: ``kind`` arrow/arrowhead/asterisk/box/inset/symbol/label, or band_marker/connector (no pointers);
+    ``tip`` the pointed-at point of an arrow (figure pixels); ``direction`` the pointing direction in degrees,
+    counter-clockwise from +x with y up (0 = right, 90 = up); ``text`` a label printed next to the marker, if any."""
 
     id: str
     kind: str
@@ -76,10 +73,8 @@ class Region:
 
 @dataclass
 class FigureParse:
-    """What a figure parser returns: panels (with labels and kinds) and optional extras.
-
-    ``proposals``: caption-grounded region boxes from text-grounding parsers (LVLMs), for dual-path fusion with markers.
-    """
+    """What a figure parser returns: panels (with labels and kinds) and optional extras; ``proposals``: caption-grounded
+    region boxes from text-grounding parsers (LVLMs), for dual-path fusion with markers."""
 
     width: int
     height: int
@@ -139,12 +134,9 @@ class MarkerClause:
 
 @dataclass
 class CaptionSplit:
-    """A caption cut by panel label.
-
-    ``segments`` maps each label (as printed, in caption order) to its own text; ``preamble`` is the
-    text shared by all panels before the first label, ``shared`` the trailing shared sentences
-    ("Scale bars, 50 µm."). :meth:`subcaption` joins them for one label.
-    """
+    """A caption cut by panel label: ``segments`` maps each label (as printed, in caption order) to its own text;
+    ``preamble`` is the text shared by all panels before the first label, ``shared`` the trailing shared sentences
+    ("Scale bars, 50 µm."). :meth:`subcaption` joins them for one label."""
 
     caption: str
     preamble: str = ""
@@ -164,10 +156,8 @@ class CaptionSplit:
 
 @dataclass
 class SourceItem:
-    """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items.
-
-    The image is either in memory (``image``) or read on demand from ``path`` by :meth:`image_bytes`,
-    so that shards skipping an item never read it.
+    """One raw figure from a source. ``error`` is set (and the image may be empty) for bad items. The image is in
+    memory (``image``) or read on demand from ``path`` by :meth:`image_bytes`, so shards skipping an item never read it.
     """
 
     id: str
@@ -193,11 +183,9 @@ class Node:
 
 @dataclass(frozen=True)
 class LevelSample:
-    """One training sample of a level: the crop ``box`` (figure pixels) and its candidate ``texts``.
-
-    One text is picked at random per use. ``children`` are the boxes encoded with it for inter-level message passing
-    (M: panels, P: regions); ``parent`` is the box whose feature map the sample is compared with (R: its panel).
-    """
+    """One training sample of a level: the crop ``box`` (figure pixels) and its candidate ``texts`` (one picked at
+    random per use). ``children`` are the boxes encoded with it for inter-level message passing (M: panels,
+    P: regions); ``parent`` is the box whose feature map the sample is compared with (R: its panel)."""
 
     level: str
     id: str
@@ -263,3 +251,15 @@ def _figure_schema() -> Any:
     from pydantic import TypeAdapter
 
     return TypeAdapter(Figure)
+
+
+@dataclass
+class Score:
+    """An evaluation metric, ``value == statistic(rows)``: ``rows`` (numpy) has one row per query, named by ``ids`` so
+    two models' scores pair up; ``statistic`` maps any subset of rows to the metric (None: their mean), so intervals
+    resample queries. ``rows`` None marks a count (a gallery size): no interval."""
+
+    value: float
+    rows: Any
+    ids: tuple[str, ...]
+    statistic: Any = None

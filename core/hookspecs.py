@@ -1,12 +1,10 @@
 """Every hook panel2patch calls. The docstrings are the contract (``docs/plugins.md`` shows them all).
 
 Registration hooks ``register_<kind>(register)`` run once per process when the registries are first needed (on every
-rank): ``register(name, factory)`` adds a component, ``factory(**args)`` gets the recipe's ``args`` and returns an
-instance of the kind's base class in :mod:`panel2patch.components`, whose docstring says what it does. A name taken
-twice (by two plugins, or by two kinds) is an error naming both. Lifecycle hooks ``on_*`` are observers on every rank
-(``is_main``: global rank 0); their return values are ignored, control flow belongs to the schedule. Implementations
-declare no default values for hook arguments.
-"""
+rank): ``register(name, factory)`` adds a component; ``factory(**args)`` gets the recipe's ``args`` and returns an
+instance of the kind's base class (:mod:`panel2patch.components` says what it does). A name taken twice (by two
+plugins or two kinds) is an error naming both. Lifecycle hooks ``on_*`` observe on every rank (``is_main``: global
+rank 0); return values are ignored. Implementations declare no default values for hook arguments."""
 
 from __future__ import annotations
 
@@ -91,6 +89,11 @@ def register_loss_terms(register: Register) -> None:
 @hookspec
 def register_schedules(register: Register) -> None:
     """Register schedules: factories of :class:`~panel2patch.components.Schedule`."""
+
+
+@hookspec
+def register_evaluators(register: Register) -> None:
+    """Register evaluators: factories of :class:`~panel2patch.components.Evaluator`."""
 
 
 @hookspec

@@ -1,10 +1,9 @@
-"""The plugin manager: kernel, built-in and entry-point plugins, and one registry per component kind.
+"""The plugin manager: kernel, built-in and entry-point plugins, and one registry per component kind. Nothing loads
+at import: :func:`plugin_manager` builds the manager, :func:`registry` collects a kind's registrations on first use.
 
-Nothing is loaded at import: :func:`plugin_manager` builds the manager and :func:`registry` collects every kind's
-registrations on first use. Environment: ``PANEL2PATCH_BLOCK_PLUGINS`` (comma-separated plugin names never to
-register: built-ins by module name, others by entry-point name), ``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD`` (non-empty,
-not ``0``: no entry-point plugins), ``PANEL2PATCH_TRACE_HOOKS`` (every hook call and its outcome written to stderr).
-"""
+Environment: ``PANEL2PATCH_BLOCK_PLUGINS`` (comma-separated plugin names never to register: built-ins by module name,
+others by entry-point name), ``PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD`` (non-empty, not ``0``: no entry-point plugins),
+``PANEL2PATCH_TRACE_HOOKS`` (every hook call and its outcome written to stderr)."""
 
 from __future__ import annotations
 
@@ -29,24 +28,14 @@ ENV_TRACE = "PANEL2PATCH_TRACE_HOOKS"
 KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.components",)
 
 #: Built-in plugins, registered like third-party ones (and blockable like them).
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "panel2patch.plugins.commands",
-    "panel2patch.parsers.plugin",
-    "panel2patch.parsers.tools.commands",
-    "panel2patch.plugins.sources", "panel2patch.plugins.pmc",
-    "panel2patch.plugins.regions",
-    "panel2patch.plugins.cleaners",
-    "panel2patch.plugins.writers",
-    "panel2patch.plugins.report", "panel2patch.plugins.corpus_tools",
-    "panel2patch.plugins.export_pairs",
-    "panel2patch.plugins.demo.plugin",
-    "panel2patch.plugins.training.commands",
-    "panel2patch.plugins.models",
-    "panel2patch.plugins.levels",
-    "panel2patch.plugins.aggregators",
-    "panel2patch.plugins.schedules",
-    "panel2patch.objectives.losses",
-)
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(f"panel2patch.{m}" for m in (
+    "plugins.commands", "parsers.plugin", "parsers.tools.commands",  # inspection; parsers and their tools
+    "plugins.sources", "plugins.pmc", "plugins.regions", "plugins.cleaners", "plugins.writers",  # mining
+    "plugins.report", "plugins.corpus_tools", "plugins.export_pairs", "plugins.demo.plugin",  # corpus tools
+    "plugins.training.commands", "plugins.models", "plugins.levels", "plugins.aggregators", "plugins.schedules",
+    "objectives.losses",  # training
+    "plugins.evaluation.commands", "plugins.evaluation.plugin",  # evaluation
+))
 
 _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None

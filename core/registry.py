@@ -113,11 +113,8 @@ class Registry:
 
 
 def matches(value: Any, hint: Any) -> bool:
-    """Whether a plain YAML value (None, bool, int, float, str, list, dict) fits a type annotation.
-
-    Checked by pydantic in strict mode (no coercion: ``"3"`` is no int, ``True`` no number); a YAML
-    list stands for a tuple. Annotations pydantic cannot check (protocols) accept anything.
-    """
+    """Whether a plain YAML value (None, bool, int, float, str, list, dict) fits a type annotation: pydantic in strict
+    mode (``"3"`` is no int, ``True`` no number); a YAML list stands for a tuple; what pydantic cannot check passes."""
     from pydantic import ConfigDict, TypeAdapter, ValidationError
     from pydantic.errors import PydanticSchemaGenerationError
 

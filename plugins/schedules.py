@@ -1,4 +1,4 @@
-"""Schedules ``alternating``, ``joint`` and ``single_level``: which levels train at each optimisation step.
+"""Schedules ``alternating``, ``joint``, ``single_level`` and ``sequence``: which levels train at each optimisation step.
 
 Level names are registered level names (``figure``, ``panel``, ``region``) or their codes (``M``, ``P``,
 ``R``). A schedule's state is its configuration; resuming with a different one is refused, because the
@@ -77,8 +77,48 @@ class Single(_Configured):
         return {"level": self.level}
 
 
+class Sequence(_Configured):
+    """Phases one after another, each alternating through its own ``order`` one level per step (``joint: true``: all
+    of them at every step) for ``steps`` steps; the last phase has no ``steps`` and runs to the end.
+
+    ``[{order: [M, P, R], steps: 450}, {order: [P]}]`` is "multi-level, then single-level" training.
+    """
+
+    def __init__(self, phases: list[dict[str, Any]]) -> None:
+        if not phases:
+            raise ValueError("sequence schedule: phases is empty")
+        self.phases: list[dict[str, Any]] = []
+        for i, phase in enumerate(phases):
+            extra = set(phase) - {"order", "steps", "joint"}
+            if extra:
+                raise ValueError(f"sequence schedule: phase {i} has unknown keys {sorted(extra)}; use order, steps, joint")
+            order = list(phase.get("order") or [])
+            steps = phase.get("steps")
+            last = i == len(phases) - 1
+            if not order:
+                raise ValueError(f"sequence schedule: phase {i} has no order")
+            if last and steps is not None:
+                raise ValueError(f"sequence schedule: the last phase runs to the end; remove its steps ({steps})")
+            if not last and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+                raise ValueError(f"sequence schedule: phase {i} needs steps >= 1, got {steps!r}")
+            self.phases.append({"order": order, "steps": steps, "joint": bool(phase.get("joint", False))})
+
+    def levels(self, step: int) -> list[str]:
+        start = 0
+        for phase in self.phases:
+            if phase["steps"] is None or step < start + phase["steps"]:
+                break
+            start += phase["steps"]
+        order = phase["order"]
+        return list(order) if phase["joint"] else [order[(step - start) % len(order)]]
+
+    def _config(self) -> dict[str, Any]:
+        return {"phases": [dict(p) for p in self.phases]}
+
+
 @hookimpl
 def register_schedules(register):
     register("alternating", Alternating)
     register("joint", Joint)
     register("single_level", Single)
+    register("sequence", Sequence)

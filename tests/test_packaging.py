@@ -28,7 +28,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_every_module_and_recipe(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"{pkg}/{p.relative_to(ROOT / folder)}" for folder, pkg in FOLDERS.items() for p in (ROOT / folder).rglob("*.py")}
-    expected |= {f"panel2patch/recipes/{p.name}" for p in (ROOT / "recipes").glob("*.yaml")}
+    expected |= {f"panel2patch/recipes/{p.relative_to(ROOT / 'recipes')}" for p in (ROOT / "recipes").rglob("*.yaml")}
+    assert any(n.startswith("panel2patch/recipes/grids/") for n in expected)
     assert expected - names == set()
     assert not any(n.startswith(("core/", "tests/", "examples/")) for n in names)
 
@@ -51,3 +52,7 @@ def test_installed_wheel_lists_plugins_and_validates_recipes(wheel, tmp_path):
     for name in (line.split()[0] for line in recipes.stdout.splitlines() if line.strip()):
         result = run("validate", name)
         assert result.returncode == 0, result.stderr
+    grid = subprocess.run([sys.executable, "-c", "from panel2patch.plugins.evaluation.ablation import load_grid; "
+                           "print(sorted(load_grid('paper')[1]['variants']))"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert grid.returncode == 0 and "multi_then_single" in grid.stdout, grid.stderr

@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from corpus_factory import TINY_MODEL
 from PIL import Image
 
 from panel2patch import components, config, manager
@@ -92,6 +93,37 @@ def test_hook_register_loss_terms(add_plugin):
 
 def test_hook_register_schedules(add_plugin):
     registers_a_selectable_component("schedules", add_plugin)
+
+
+def test_hook_register_evaluators(add_plugin):
+    registers_a_selectable_component("evaluators", add_plugin)
+
+
+def test_a_plugin_evaluator_runs_in_panel2patch_eval(add_plugin, tmp_path, capsys):
+    class TextCount(components.Evaluator):
+        needs_corpus = False
+
+        def evaluate(self, model, data):
+            from panel2patch.data import Score
+
+            return {"custom/text_dim": Score(float(model.encode_texts(["a", "b"]).shape[1]), None, ())}
+
+    class Plugin:
+        @hookimpl
+        def register_evaluators(self, register):
+            register("text_dim", TextCount)
+
+    add_plugin(Plugin(), "eval-plugin")
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(f"""eval:
+  models: {{tiny: {{loader: open_clip, args: {{model: p2p-test-tiny, config: {json.dumps(TINY_MODEL)}}}}}}}
+  evaluators: [text_dim]
+  out: {tmp_path / "out"}
+""")
+    assert main(["eval", str(recipe)]) == 0
+    assert "| custom/text_dim | 32.0 |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "eval.json").read_text())["models"]["tiny"]["metrics"]["custom/text_dim"][
+        "value"] == 32.0
 
 
 def test_hook_register_commands(add_plugin, capsys):

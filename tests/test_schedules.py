@@ -74,3 +74,36 @@ def test_resuming_from_another_schedule_with_the_same_settings_is_refused():
     state = {"schedule": "Cyclic", "order": ["M", "P", "R"], "steps_per_phase": 1}
     with pytest.raises(ValueError, match="trained with schedule Cyclic"):
         Alternating().load_state_dict(state)
+
+
+def test_sequence_runs_its_phases_in_turn_and_the_last_to_the_end():
+    s = build("schedules", "sequence", {"phases": [{"order": ["M", "P", "R"], "steps": 4}, {"order": ["P"]}]})
+    assert [s.levels(i) for i in range(7)] == [["M"], ["P"], ["R"], ["M"], ["P"], ["P"], ["P"]]
+    assert s.levels(10_000) == ["P"]
+    joint = build("schedules", "sequence", {"phases": [{"order": ["M", "P"], "steps": 2, "joint": True},
+                                                       {"order": ["R", "P"]}]})
+    assert [joint.levels(i) for i in range(5)] == [["M", "P"], ["M", "P"], ["R"], ["P"], ["R"]]
+    assert joint.state_dict()["phases"][0] == {"order": ["M", "P"], "steps": 2, "joint": True}
+
+
+@pytest.mark.parametrize("phases, message", [
+    ([], "phases is empty"),
+    ([{"order": ["M"], "steps": 3}], "the last phase runs to the end"),
+    ([{"order": ["M"]}, {"order": ["P"]}], "phase 0 needs steps >= 1"),
+    ([{"order": ["M"], "steps": 0}, {"order": ["P"]}], "phase 0 needs steps >= 1, got 0"),
+    ([{"order": [], "steps": 2}, {"order": ["P"]}], "phase 0 has no order"),
+    ([{"order": ["M"], "step": 2}, {"order": ["P"]}], "unknown keys \\['step'\\]"),
+])
+def test_sequence_refuses_phases_it_cannot_run(phases, message):
+    from panel2patch.plugins.schedules import Sequence
+
+    with pytest.raises(ValueError, match=message):
+        Sequence(phases=phases)
+
+
+def test_sequence_refuses_to_resume_with_other_phases():
+    from panel2patch.plugins.schedules import Sequence
+
+    saved = Sequence(phases=[{"order": ["M"], "steps": 2}, {"order": ["P"]}]).state_dict()
+    with pytest.raises(ValueError, match="resume with the checkpoint's schedule"):
+        Sequence(phases=[{"order": ["M"], "steps": 3}, {"order": ["P"]}]).load_state_dict(saved)

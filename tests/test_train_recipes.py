@@ -1,20 +1,16 @@
-"""Shipped training recipes, the launcher entry's arguments and ``panel2patch eval``."""
+"""Shipped training recipes and the launcher entry's arguments."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from corpus_factory import TINY_MODEL, tiny_recipe, write_corpus
+from corpus_factory import TINY_MODEL, tiny_recipe
 
 from panel2patch.cli import main as cli_main
 from panel2patch.config import build, component_keys, load, locate, validate
-from panel2patch.corpus import read_corpus
 from panel2patch.errors import Panel2PatchError
 from panel2patch.manager import build as build_component
 from panel2patch.plugins.training.commands import parse_launcher_args
-from panel2patch.plugins.training.corpus_scan import is_held_out
-from panel2patch.plugins.training.export import export_model, load_weights
+from panel2patch.plugins.training.export import load_weights
 from panel2patch.plugins.training.settings import parse_train_settings
 
 TRAIN_RECIPES = ("train_tiny", "panel2patch_vitl14")
@@ -61,27 +57,9 @@ def test_launcher_flags_are_stripped_from_the_module_entry():
     assert (args.recipe, args.overrides, args.resume) == ("train_tiny", ["train.seed=3"], "latest")
 
 
-def test_eval_command_reports_retrieval_per_level_for_an_exported_model(tmp_path, capsys):
-    corpus = write_corpus(tmp_path / "corpus", figures=24, shard_size=12, seed=4)
-    recipe = tiny_recipe(tmp_path / "recipe.yaml", corpus, tmp_path / "out")
+def test_load_weights_names_a_missing_checkpoint(tmp_path):
     loader = build_component("model_loaders", "open_clip", {"model": "p2p-test-tiny", "config": TINY_MODEL})
     model, _, _ = loader.load()
-    export_model(model, model.state_dict(), loader.model_config(), tmp_path / "out" / "export")
-    assert cli_main(["eval", str(recipe), "eval.batch_size=4"]) == 0
-    printed = capsys.readouterr().out
-    assert "panel" in printed and "i2t R@1" in printed
-    report = json.loads((tmp_path / "out" / "eval.json").read_text())
-    assert report["checkpoint"].endswith("export")
-    level = build_component("levels", "panel", {})
-    held_out = sum(len(level.samples(r.figure)) for r in read_corpus(corpus, members=("json",))
-                   if is_held_out(r.key, 0.2))
-    # batches of 4 in corpus order; a last batch of one pair is skipped (nothing to retrieve among)
-    expected = held_out - (1 if held_out % 4 == 1 else 0)
-    assert held_out >= 2 and report["metrics"]["eval/panel/samples"] == expected
-    for key, value in report["metrics"].items():
-        if key.endswith(("_r1", "_r5")):
-            assert 0.0 <= value <= 1.0
-
     with pytest.raises(Panel2PatchError, match="does not exist"):
         load_weights(model, str(tmp_path / "missing.pt"))
 
@@ -90,8 +68,9 @@ def test_training_commands_come_from_the_training_plugin(tmp_path, capsys):
     from panel2patch.manager import registry
 
     commands = registry("commands")
-    for name in ("train", "eval", "run"):
+    for name in ("train", "run"):
         assert commands.get(name).owner == "panel2patch.plugins.training.commands"
+    assert commands.get("eval").owner == "panel2patch.plugins.evaluation.commands"
     recipe = tiny_recipe(tmp_path / "recipe.yaml", tmp_path / "corpus", tmp_path / "out")
     assert cli_main(["run", str(recipe)]) == 2
     assert "'run' needs a 'mine' section" in capsys.readouterr().err

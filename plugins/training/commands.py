@@ -1,7 +1,6 @@
-"""The ``train``, ``eval`` and ``run`` sub-commands, and the arguments of the launcher entry on every rank.
+"""The ``train`` and ``run`` sub-commands, and the arguments of the launcher entry on every rank.
 
 * ``panel2patch train RECIPE [overrides] [--resume latest|CHECKPOINT]``
-* ``panel2patch eval RECIPE [overrides]``
 * ``panel2patch run RECIPE [overrides]``: mine, then train if the recipe has a ``train`` section
 * ``deepspeed [--num_gpus N] [--hostfile H] --module panel2patch.plugins.training --recipe RECIPE
   [overrides] [--resume latest]``: the same training on every rank the launcher starts (it appends
@@ -21,7 +20,7 @@ from panel2patch.components import Command
 from panel2patch.hookspecs import hookimpl
 from panel2patch.plugins.commands import recipe_arguments
 
-from .settings import EvalSettings, TrainSettings
+from .settings import TrainSettings
 
 _LAUNCHER_FLAG = re.compile(r"^--(local[_-]rank)(=.*)?$")
 
@@ -52,18 +51,6 @@ class TrainCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         return train(args)
-
-
-class EvalCommand(Command):
-    help = "evaluate a trained model (recipe section 'eval')"
-
-    def configure(self, parser: argparse.ArgumentParser) -> None:
-        recipe_arguments(parser)
-
-    def run(self, args: argparse.Namespace) -> int:
-        from .evaluation import evaluate
-
-        return evaluate(args)
 
 
 class RunCommand(Command):
@@ -116,11 +103,9 @@ def parse_launcher_args(argv: Sequence[str]) -> argparse.Namespace:
 @hookimpl
 def register_settings(register):
     register("train", TrainSettings)
-    register("eval", EvalSettings)
 
 
 @hookimpl
 def register_commands(register):
     register("train", TrainCommand)
-    register("eval", EvalCommand)
     register("run", RunCommand)

@@ -1,16 +1,9 @@
-"""Held-out in-batch retrieval (R@1/R@5 image<->text per level) and the ``eval`` command's body.
-
-The recipe's optional ``eval`` section (:class:`~panel2patch.plugins.training.settings.EvalSettings`) takes ``checkpoint`` (an export folder or
-a checkpoint file; default ``OUTPUT_DIR/export`` when present), ``out`` (JSON file, default
-``OUTPUT_DIR/eval.json``), ``batch_size``, ``max_batches`` and ``workers``.
-"""
+"""Validation during training: held-out in-batch retrieval (R@1/R@5 image<->text per level), cheap enough to run
+every ``eval_every`` steps. Full-gallery evaluation is ``panel2patch eval`` (:mod:`panel2patch.plugins.evaluation`)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from .loaders import held_out_batches
@@ -69,50 +62,3 @@ def evaluate_levels(
         for key, value in sums.items():
             metrics[f"eval/{level.name}/{key}"] = value / count
     return metrics
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    """In-batch retrieval R@1/R@5 per level on the held-out split of the recipe's corpus; prints a table."""
-    import torch
-
-    from panel2patch.config import build, component_keys, load, parse_settings, validate
-    from panel2patch.corpus import find_shards
-
-    from .export import EXPORT_WEIGHTS, load_weights
-    from .model import wrap_model
-    from .settings import EvalSettings, parse_train_settings
-
-    recipe = load(args.recipe, list(args.overrides or []))
-    validate(recipe)
-    cfg = parse_train_settings(recipe.section("train"), recipe.source, component_keys("train"))
-    section = parse_settings(EvalSettings, recipe.config.get("eval") or {}, "eval", recipe.source)
-    loader = build(recipe, "train.model")
-    clip, transform, tokenizer = loader.load()
-    checkpoint = section.checkpoint
-    default_export = Path(cfg.output_dir) / "export"
-    if checkpoint is None and (default_export / EXPORT_WEIGHTS).is_file():
-        checkpoint = str(default_export)
-    if checkpoint:
-        load_weights(clip, checkpoint)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = wrap_model(clip).to(device).eval()
-    texts = TextSource(clip, tokenizer, device, frozen=True, cache=None)
-    levels = build(recipe, "train.levels")
-    metrics = evaluate_levels(
-        model, texts, levels, find_shards(cfg.data.corpus), cfg.data.held_out, transform,
-        dict(clip.visual.preprocess_cfg), device, torch.float32, section.batch_size, section.max_batches,
-        section.workers,
-    )
-    print(f"{'level':<8} {'pairs':>7} {'i2t R@1':>8} {'i2t R@5':>8} {'t2i R@1':>8} {'t2i R@5':>8}")
-    for level in levels:
-        m = {k.split("/")[-1]: v for k, v in metrics.items() if k.startswith(f"eval/{level.name}/")}
-        if not m.get("samples"):
-            print(f"{level.name:<8} {0:>7}  (no held-out pairs)")
-            continue
-        print(f"{level.name:<8} {int(m['samples']):>7} {m['i2t_r1']:>8.3f} {m['i2t_r5']:>8.3f} "
-              f"{m['t2i_r1']:>8.3f} {m['t2i_r5']:>8.3f}")
-    out = Path(section.out) if section.out else Path(cfg.output_dir) / "eval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"checkpoint": checkpoint, "metrics": metrics}, indent=2), encoding="utf-8")
-    print(f"wrote {out}")
-    return 0

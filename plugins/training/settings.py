@@ -1,4 +1,4 @@
-"""Schemas of the ``train`` and ``eval`` sections' plain settings (see :mod:`panel2patch.config`)."""
+"""Schema of the ``train`` section's plain settings (see :mod:`panel2patch.config`)."""
 
 from __future__ import annotations
 
@@ -118,23 +118,6 @@ class TrainSettings:
         for key in ("optimizer", "scheduler"):
             if key in self.deepspeed:
                 raise ValueError(f"deepspeed.{key} is set by panel2patch from train.optim; remove it")
-
-
-@dataclass
-class EvalSettings:
-    """The optional ``eval`` section: ``checkpoint`` (an export folder or a checkpoint file; default
-    ``OUTPUT_DIR/export`` when present), ``out`` (JSON file, default ``OUTPUT_DIR/eval.json``),
-    ``batch_size``, ``max_batches`` and ``workers``."""
-
-    checkpoint: Optional[str] = None
-    out: Optional[str] = None
-    batch_size: int = 32
-    max_batches: Optional[int] = None
-    workers: int = 0
-
-    def check(self) -> None:
-        positive("batch_size", self.batch_size)
-        positive("max_batches", self.max_batches)
 
 
 def parse_train_settings(section: Mapping[str, Any], source: str, component_keys: tuple[str, ...] = ()) -> TrainSettings:

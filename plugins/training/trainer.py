@@ -113,6 +113,7 @@ class Trainer:
                 )
         self.alias = self._aliases()
         self.step = 0
+        self.images_seen = 0  # images encoded by training steps on all ranks, related crops included
         self.engine: Any = None
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -303,6 +304,7 @@ class Trainer:
     def _run_state(self) -> dict[str, Any]:
         return {
             "step": self.step,
+            "images_seen": self.images_seen,
             "schedule": self.schedule.state_dict(),
             "data": {name: loader.state_dict() for name, loader in self.loaders.items()},
             "plan": dataclasses.asdict(self.plan_),
@@ -325,6 +327,7 @@ class Trainer:
                 f"now gives {self.plan_.total_steps}; keep optim.max_steps/epochs and batch sizes unchanged"
             )
         self.step = int(state["step"])
+        self.images_seen = int(state.get("images_seen", 0))
         self.loaders = self._loaders(state["data"])
         checkpoints.restore_rng_state(folder, self.rank)
         self._print(f"resumed from {folder} at step {self.step}")
@@ -378,6 +381,7 @@ class Trainer:
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
         self.step += 1
+        self.images_seen += images * self.world_size
         metrics = mean_over_ranks(parts, self.world_size, self.device)
         metrics["lr"] = lr
         metrics["images_per_s"] = images * self.world_size / max(elapsed, 1e-9)
@@ -456,6 +460,7 @@ class Trainer:
             export_dir = self.export() if cfg.export else None
             summary = {
                 "steps": self.step,
+                "images_seen": self.images_seen,
                 "last": last,
                 "eval_start": first_eval,
                 "eval_end": final_eval,
