@@ -13,17 +13,10 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from panel2patch.errors import Panel2PatchError
-from panel2patch.plugins.evaluation import probe, tasks, zeroshot
+from panel2patch.plugins.evaluation import classification, probe, tasks
+from panel2patch.plugins.evaluation.classification import mean_over_tasks, metric_value, summary_scores, task_scores
 from panel2patch.plugins.evaluation.probe import LinearProbe, stratified_split
-from panel2patch.plugins.evaluation.tasks import (
-    TaskError,
-    build_modality_task,
-    mean_over_tasks,
-    metric_value,
-    read_task,
-    summary_scores,
-    task_scores,
-)
+from panel2patch.plugins.evaluation.tasks import TaskError, build_modality_task, read_task
 from panel2patch.plugins.evaluation.zeroshot import ZeroShot
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -269,7 +262,7 @@ def test_top5_and_task_means():
     assert metric_value("top5", seven[:1]) == 0.0 and metric_value("top5", seven[1:2]) == 1.0
 
     summary = summary_scores("zs", [(ROWS, ("b",) * 6), (seven, ("a",) * 14)])
-    assert set(summary) == {f"zs/mean/{m}" for m in tasks.METRICS}
+    assert set(summary) == {f"zs/mean/{m}" for m in classification.METRICS}
     for metric in ("top1", "macro_f1", "auroc"):
         score = summary[f"zs/mean/{metric}"]
         assert score.value == pytest.approx((metric_value(metric, ROWS) + metric_value(metric, seven)) / 2)
@@ -364,10 +357,11 @@ def test_recipe_arguments_checked():
 
 
 def test_registered_names():
-    found = {}
-    for module in (zeroshot, probe):
-        module.register_evaluators(lambda name, factory: found.setdefault(name, factory))
-    assert found == {"zero_shot": ZeroShot, "linear_probe": LinearProbe}
+    from panel2patch.manager import registry
+
+    evaluators = registry("evaluators")
+    assert evaluators.get("zero_shot").factory is ZeroShot and evaluators.get("linear_probe").factory is LinearProbe
+    assert evaluators.get("zero_shot").owner == "panel2patch.plugins.evaluation.plugin"
     assert not ZeroShot.needs_corpus and not LinearProbe.needs_corpus
 
 

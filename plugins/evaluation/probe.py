@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .tasks import ClassificationTask, Features, TaskError, TaskEvaluator, encode_split
+from .classification import Features, TaskEvaluator, encode_split
+from .tasks import ClassificationTask, TaskError
 
 DEFAULT_C = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 

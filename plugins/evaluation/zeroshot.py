@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .tasks import ClassificationTask, Features, TaskEvaluator, check_templates, encode_split
+from .classification import Features, TaskEvaluator, check_templates, encode_split
+from .tasks import ClassificationTask
 
 DEFAULT_TEMPLATES = ("{c}.", "an image of {c}.", "a biomedical image of {c}.", "a figure showing {c}.")
 
