@@ -77,14 +77,20 @@ class Single(_Configured):
         return {"level": self.level}
 
 
+#: The default phases of ``sequence``: the three levels in turn for 1000 steps, then the panel level alone.
+MULTI_THEN_SINGLE = ({"order": ["M", "P", "R"], "steps": 1000}, {"order": ["P"]})
+
+
 class Sequence(_Configured):
     """Phases one after another, each alternating through its own ``order`` one level per step (``joint: true``: all
     of them at every step) for ``steps`` steps; the last phase has no ``steps`` and runs to the end.
 
-    ``[{order: [M, P, R], steps: 450}, {order: [P]}]`` is "multi-level, then single-level" training.
+    ``[{order: [M, P, R], steps: 450}, {order: [P]}]`` is "multi-level, then single-level" training; None gives
+    :data:`MULTI_THEN_SINGLE`.
     """
 
-    def __init__(self, phases: list[dict[str, Any]]) -> None:
+    def __init__(self, phases: list[dict[str, Any]] | None = None) -> None:
+        phases = MULTI_THEN_SINGLE if phases is None else phases
         if not phases:
             raise ValueError("sequence schedule: phases is empty")
         self.phases: list[dict[str, Any]] = []

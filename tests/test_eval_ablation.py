@@ -94,6 +94,13 @@ def test_seeds_pool_into_one_paired_difference_and_a_sample_sd():
 
 @pytest.mark.slow
 def test_the_smoke_grid_trains_each_run_once_and_writes_one_table(tmp_path, monkeypatch):
+    import socket
+
+    held = socket.socket()  # a rendezvous port this process holds, as after an earlier run in the same process
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(held.getsockname()[1]))
     corpus = write_corpus(tmp_path / "corpus", figures=24, shard_size=12, seed=4)
     recipe = tiny_recipe(tmp_path / "recipe.yaml", corpus, tmp_path / "unused")
     out = tmp_path / "ablate"

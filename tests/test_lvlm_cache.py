@@ -311,3 +311,13 @@ def test_recorded_backend_names_what_is_missing(tmp_path):
     assert "qwen2.5-vl-72b" in message and "Describe the arrows in the figure" in message
     assert "and 1 more of 3 requests" in message and str(path) in message
     assert not message.startswith("'")
+
+
+def test_a_record_keeps_every_token_count_of_its_answer():
+    from panel2patch.parsers.lvlm.cache import Answer, answer_from_record, answer_record
+
+    request = Request("m", "Box the panels.", max_tokens=64)
+    record = answer_record(request, Answer("[]", "length", tokens_in=900, tokens_out=64, tokens_image=780))
+    back = answer_from_record(json.loads(json.dumps(record)), cached=True)
+    assert (back.text, back.finish_reason, back.tokens_in, back.tokens_out, back.tokens_image, back.cached) == (
+        "[]", "length", 900, 64, 780, True)

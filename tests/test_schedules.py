@@ -86,6 +86,11 @@ def test_sequence_runs_its_phases_in_turn_and_the_last_to_the_end():
     assert joint.state_dict()["phases"][0] == {"order": ["M", "P"], "steps": 2, "joint": True}
 
 
+def test_sequence_defaults_to_multi_level_then_panel_only():
+    s = build("schedules", "sequence", {})
+    assert [s.levels(i) for i in (0, 1, 2, 999, 1000, 5000)] == [["M"], ["P"], ["R"], ["M"], ["P"], ["P"]]
+
+
 @pytest.mark.parametrize("phases, message", [
     ([], "phases is empty"),
     ([{"order": ["M"], "steps": 3}], "the last phase runs to the end"),

@@ -29,7 +29,7 @@ def test_builtin_training_component_names():
     assert {"figure", "panel", "region"} <= set(registry("levels").names())
     assert {"mean_pool", "attention_pool"} <= set(registry("aggregators").names())
     assert {"clip_contrastive", "interlevel_contrastive", "roi_consistency"} <= set(registry("loss_terms").names())
-    assert {"alternating", "joint", "single_level"} <= set(registry("schedules").names())
+    assert {"alternating", "joint", "single_level", "sequence"} <= set(registry("schedules").names())
 
 
 # -- levels --------------------------------------------------------------------------------------

@@ -87,7 +87,8 @@ class Request:
 class Answer:
     """A backend's answer to one request. ``finish_reason``: ``"stop"``, ``"length"`` (cut off by ``max_tokens``)
     or what the backend reports (None: unknown). ``cached``: served from the client's cache; ``backend``: the name of
-    the backend that produced it; ``key``: the request key; ``retried``: the answer of the retry with a larger budget;
+    the backend that produced it; ``tokens_image``: how many of ``tokens_in`` are image tokens (None: not reported);
+    ``key``: the request key; ``retried``: the answer of the retry with a larger budget;
     ``status``: the :func:`~panel2patch.parsers.lvlm.answers.parse_answer` status under the request's
     :attr:`Request.answer_shape` (None for free text). The client fills the last four."""
 
@@ -95,6 +96,7 @@ class Answer:
     finish_reason: str | None = "stop"
     tokens_in: int | None = None
     tokens_out: int | None = None
+    tokens_image: int | None = None
     cached: bool = False
     backend: str = ""
     key: str | None = None
@@ -121,7 +123,7 @@ def answer_record(request: Request, answer: Answer, key: str | None = None) -> d
             "prompt_sha": hashlib.sha256(request.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
             "image_sha": request.image_key(), "max_tokens": request.max_tokens, "temperature": request.temperature,
             "text": answer.text, "finish_reason": answer.finish_reason, "tokens_in": answer.tokens_in,
-            "tokens_out": answer.tokens_out, "status": answer.status, "backend": answer.backend,
+            "tokens_out": answer.tokens_out, "tokens_image": answer.tokens_image, "status": answer.status, "backend": answer.backend,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
 
 
@@ -129,7 +131,7 @@ def answer_from_record(record: dict[str, Any], cached: bool) -> Answer:
     """The :class:`Answer` a cache record stores (``status`` is left for the client to recompute)."""
     return Answer(text=record["text"], finish_reason=_opt(record.get("finish_reason"), str),
                   tokens_in=_opt(record.get("tokens_in"), int), tokens_out=_opt(record.get("tokens_out"), int),
-                  cached=cached, backend=str(record.get("backend") or ""), key=record["key"])
+                  tokens_image=_opt(record.get("tokens_image"), int), cached=cached, backend=str(record.get("backend") or ""), key=record["key"])
 
 
 def _opt(value: Any, kind: type) -> Any:

@@ -123,15 +123,22 @@ def _finished(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+#: Rendezvous and rank variables a run must not inherit: each run is a world of its own (an inherited MASTER_PORT
+#: would name a port the parent process may still hold).
+LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
+                      "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS")
+
+
 def train_run(recipe_path: Path, run_dir: Path) -> int:
     """Train one run in its own process (its output in ``train.log``), resuming a stopped one."""
     command = [sys.executable, "-m", "panel2patch", "train", str(recipe_path)]
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
     if (run_dir / "checkpoints" / "latest").is_file():
         command += ["--resume", "latest"]
     with open(run_dir / "train.log", "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(command)}\n")
         log.flush()
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()).returncode
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
 
 
 def pooled(scores: Sequence[tuple[int, Score]]) -> Score:
