@@ -18,65 +18,20 @@ from panel2patch.parsers.lvlm.backends import (
 )
 from panel2patch.parsers.lvlm.cache import Answer, LVLMClient, Request
 from panel2patch.parsers.lvlm.errors import BackendError
+from panel2patch.parsers.lvlm.tiny import TEMPLATE, build_tiny_qwen
 from panel2patch.parsers.lvlm.views import make_views
 
 MIN_PIXELS, MAX_PIXELS = 4 * 28 * 28, 64 * 28 * 28
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
-           "<|video_pad|>"]
-TEMPLATE = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
-            "{{ message['content'] }}{% else %}{% for c in message['content'] %}{% if c['type'] == 'image' %}"
-            "<|vision_start|><|image_pad|><|vision_end|>{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
-            "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
-            "{% endif %}")
 SCHEMA = {"type": "array", "items": {"type": "object", "properties": {"bbox_2d": {"type": "array"},
                                                                       "label": {"type": "string"}}}}
 
 
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    """A folder holding a random Qwen2.5-VL (vision depth 2, text 2 layers of 64) and its processor, with a byte-level
-    BPE trained here, so nothing is downloaded."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
-
-    folder = tmp_path_factory.mktemp("tiny-qwen2.5-vl")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(['[{"bbox_2d": [12, 34, 56, 78], "label": "A"}]', "Box every panel of the figure."] * 8,
-                            trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        chat_template=TEMPLATE)
-    ids = {s: tokenizer.convert_tokens_to_ids(s) for s in SPECIAL}
-    Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS),
-                        tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
-                        chat_template=TEMPLATE).save_pretrained(folder)
-    config = Qwen2_5_VLConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                     "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
-                     "pad_token_id": ids["<|endoftext|>"]},
-        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-                       "fullatt_block_indexes": [1]},
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-    torch.manual_seed(0)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    model.save_pretrained(folder)
-    return folder
+    """A folder holding a random Qwen2.5-VL and its processor (nothing downloaded)."""
+    return build_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen2.5-vl"), MIN_PIXELS, MAX_PIXELS)
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +270,31 @@ def test_vllm_backend_runs_each_batch_as_one_generate_call_on_one_engine(backend
     assert answers[0].tokens_in == 8
     with pytest.raises(BackendError, match="one engine per process"):
         VllmBackend(str(tiny_model), max_model_len=4096).generate(requests)
+
+
+def test_the_gpu_check_script_runs_end_to_end_on_cpu(capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lvlm_gpu_check.py"
+    spec = importlib.util.spec_from_file_location("lvlm_gpu_check", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--allow-cpu", "--figures", "2", "--max-tokens", "6"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert row["backend"] == "transformers (cpu fp32)" and row["figures"] == 2 and row["requests"] >= 2
+    assert row["image_tokens"] > 0 and row["figures_per_s"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_transformers_backend_generates_in_bf16_on_cuda(tiny_model):
+    import torch
+
+    backend = TransformersBackend(str(tiny_model), device="cuda", min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    views = _views(_figure())
+    answers = LVLMClient(backend).generate([Request("tiny", "Box the panels.", image=v[1], max_tokens=6)
+                                            for v in views])
+    assert backend.model.dtype == torch.bfloat16 and len(answers) == len(views)
+    assert all(a.tokens_image and a.tokens_out for a in answers)

@@ -56,3 +56,12 @@ def test_installed_wheel_lists_plugins_and_validates_recipes(wheel, tmp_path):
                            "print(sorted(load_grid('paper')[1]['variants']))"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
     assert grid.returncode == 0 and "multi_then_single" in grid.stdout, grid.stderr
+
+
+@pytest.mark.slow
+def test_the_vllm_extra_resolves_beside_the_pinned_torch():
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", f"{ROOT}[vllm]"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    would = next(line for line in result.stdout.splitlines() if line.startswith("Would install"))
+    assert " vllm-0.33." in f" {would}" and " torch-2.14." in f" {would}"
