@@ -381,3 +381,22 @@ def test_evaluators_with_tiny_open_clip(tiny_model, modality_folder):
                 assert 0.0 <= score.value <= 1.0 and score.statistic(score.rows) == score.value
                 assert len(score.ids) == len(score.rows) == 4 * n_classes
     assert scores["linear_probe/modality/n_train"].value == 4 * n_classes
+
+
+def test_metrics_equal_scikit_learns_on_random_rows_with_ties():
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n, c = int(rng.integers(3, 30)), int(rng.integers(2, 7))
+        y, p = rng.integers(0, c, n), np.round(rng.normal(size=(n, c)), 1)  # rounded: tied scores
+        rows, pred = np.column_stack([y, p]), p.argmax(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert metric_value("balanced_accuracy", rows) == pytest.approx(balanced_accuracy_score(y, pred))
+        assert metric_value("macro_f1", rows) == pytest.approx(f1_score(y, pred, average="macro", zero_division=0))
+        aucs = [roc_auc_score(y == k, p[:, k]) for k in np.unique(y) if (y == k).sum() < n]
+        expected = np.mean(aucs) if aucs else float("nan")
+        assert metric_value("auroc", rows) == pytest.approx(expected, nan_ok=True)
