@@ -9,7 +9,6 @@ trained model and ``{args: {model: ViT-L-14, pretrained: BMC_CLIP.pt, config: nu
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,8 +153,6 @@ def load_model(spec: ModelSpec, device: Any, batch_size: int = 64, progress: boo
         torch.manual_seed(seed)
         clip, transform, tokenizer = loader.load()
     if spec.checkpoint:
-        with contextlib.suppress(AttributeError):
-            clip.float()
         if not Path(spec.checkpoint).exists():
             raise RecipeError(f"model {spec.label!r}: checkpoint {spec.checkpoint!r} does not exist")
         load_weights(clip, spec.checkpoint)

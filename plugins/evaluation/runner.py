@@ -22,7 +22,7 @@ from panel2patch.run import versions
 
 from .gallery import Gallery, load_gallery
 from .models import ModelSpec, load_model, model_specs
-from .report import ModelResult, write_outputs
+from .report import ModelResult, markdown, write_outputs
 from .settings import EvalSettings
 from .stats import interval, paired_difference
 
@@ -158,4 +158,4 @@ def evaluate(recipe: Recipe) -> dict[str, Any]:
                             {"recipe": recipe.source, "corpus": p.corpus, "split": p.settings.split},
                             draw=p.settings.plot)
     return {"written": written, "results": results, "reference": p.reference,
-            "markdown": (p.out / "eval.md").read_text(encoding="utf-8")}
+            "markdown": markdown(results, p.reference, p.settings.confidence)}
