@@ -1,8 +1,6 @@
-"""The ``panel2patch`` command: a thin shell over the ``commands`` registry.
-
-Every sub-command is a :class:`~panel2patch.components.Command` that a plugin registers through
-``register_commands``; bodies import their heavy modules only when run.
-"""
+"""The ``panel2patch`` command: a thin shell over the ``commands`` registry. Every sub-command is a
+:class:`~panel2patch.components.Command` that a plugin registers through ``register_commands``; bodies import their
+heavy modules only when run."""
 
 from __future__ import annotations
 

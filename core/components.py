@@ -244,8 +244,7 @@ KERNEL_KINDS = (
     Kind("loss_terms", "register_loss_terms", LossTerm, "train.losses", many=True, required=True),
     Kind("schedules", "register_schedules", Schedule, "train.schedule", required=True),
     Kind("evaluators", "register_evaluators", Evaluator, "eval.evaluators", many=True),
-    Kind("commands", "register_commands", Command),
-)
+    Kind("commands", "register_commands", Command))
 
 
 @hookimpl

@@ -52,8 +52,7 @@ def locate(name_or_path: str) -> Path:
     if name_or_path not in recipes:
         raise RecipeError(
             f"no recipe named {name_or_path!r}; shipped recipes: {', '.join(sorted(recipes))} "
-            "(or give a path to a .yaml file)"
-        )
+            "(or give a path to a .yaml file)")
     return recipes[name_or_path]
 
 
@@ -140,10 +139,8 @@ def _node(recipe: Recipe, key: str, node: Any) -> dict[str, Any]:
 
 
 def validate(recipe: Recipe) -> list[tuple[str, str, str]]:
-    """Resolve every component name, bind every ``args`` block and check the plain settings; build nothing.
-
-    Returns ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key.
-    """
+    """Resolve every component name, bind every ``args`` block and check the plain settings; build nothing. Returns
+    ``(key, kind, name)`` for each component. Raises :class:`RecipeError` naming file and key."""
     known = {slot.split(".", 1)[0] for slot in slots()} | set(settings_schemas())
     unknown = sorted(set(recipe.config) - known)
     if unknown:

@@ -1,10 +1,7 @@
 """Records that cross module boundaries: panels, markers, regions, figures, source items, splits, training samples,
-evaluation scores.
-
-Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at the top-left
+evaluation scores. Coordinates: every box is ``(x0, y0, x1, y1)`` in float pixels of the original figure image, origin at the top-left
 corner, ``x1 > x0`` and ``y1 > y0``. Region boxes are in figure coordinates too and name their parent panel by id.
-:meth:`Figure.to_json` / :meth:`Figure.from_json` are the corpus schema.
-"""
+:meth:`Figure.to_json` / :meth:`Figure.from_json` are the corpus schema."""
 
 from __future__ import annotations
 
@@ -60,7 +57,7 @@ class Marker:
 
 @dataclass
 class Region:
-    """A marked area inside a panel, paired with the caption clauses that mention it."""
+    """A marked area inside a panel, paired with the caption clauses that mention it (and an optional description)."""
 
     id: str
     panel_id: str
@@ -69,6 +66,7 @@ class Region:
     texts: list[str] = field(default_factory=list)
     score: float = 1.0
     provenance: str = ""
+    description: str | None = None
 
 
 @dataclass
@@ -85,7 +83,8 @@ class FigureParse:
 
 @dataclass
 class Figure:
-    """One corpus sample: a figure, its caption, its source's ``metadata`` (article ids, licence), the mined hierarchy."""
+    """One corpus sample: a figure, its caption, its source's ``metadata`` (article ids, licence), the mined hierarchy,
+    ``diagnostics``: what its components counted while mining it (:func:`panel2patch.mining.count_diagnostic`)."""
 
     id: str
     width: int
@@ -97,6 +96,7 @@ class Figure:
     markers: list[Marker] = field(default_factory=list)
     regions: list[Region] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, int] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:

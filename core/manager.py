@@ -24,18 +24,14 @@ ENV_BLOCK = "PANEL2PATCH_BLOCK_PLUGINS"
 ENV_NO_AUTOLOAD = "PANEL2PATCH_DISABLE_PLUGIN_AUTOLOAD"
 ENV_TRACE = "PANEL2PATCH_TRACE_HOOKS"
 
-#: Kernel plugins: always registered, cannot be blocked.
-KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.components",)
-
+KERNEL_PLUGINS: tuple[str, ...] = ("panel2patch.components",)  # always registered, cannot be blocked
 #: Built-in plugins, registered like third-party ones (and blockable like them).
 DEFAULT_PLUGINS: tuple[str, ...] = tuple(f"panel2patch.{m}" for m in (
-    "plugins.commands", "parsers.plugin", "parsers.tools.commands",  # inspection; parsers and their tools
-    "plugins.sources", "plugins.pmc", "plugins.regions", "plugins.cleaners", "plugins.writers",  # mining
-    "plugins.report", "plugins.corpus_tools", "plugins.export_pairs", "plugins.demo.plugin",  # corpus tools
-    "plugins.training.commands", "plugins.models", "plugins.levels", "plugins.aggregators", "plugins.schedules",
-    "objectives.losses",  # training
-    "plugins.evaluation.commands", "plugins.evaluation.plugin",  # evaluation
-))
+    "plugins.commands", "parsers.plugin", "parsers.lvlm.plugin", "parsers.tools.commands", "plugins.sources",
+    "plugins.pmc", "plugins.regions", "plugins.lvlm_stages", "plugins.cleaners", "plugins.writers", "plugins.report",
+    "plugins.corpus_tools", "plugins.export_pairs", "plugins.demo.plugin", "plugins.training.commands", "plugins.models",
+    "plugins.levels", "plugins.aggregators", "plugins.schedules", "objectives.losses", "plugins.evaluation.commands",
+    "plugins.evaluation.plugin"))
 
 _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None
@@ -75,8 +71,7 @@ def _build() -> pluggy.PluginManager:
     except pluggy.PluginValidationError as exc:
         raise PluginError(
             f"plugin {pm.get_name(exc.plugin)!r} implements a hook that no spec declares: {exc}; "
-            "declare it with add_hookspecs or fix the name"
-        ) from None
+            "declare it with add_hookspecs or fix the name") from None
     if _env_flag(ENV_TRACE):
         _trace(pm)
     return pm
@@ -183,8 +178,7 @@ def _collect_kinds(pm: pluggy.PluginManager) -> dict[str, Kind]:
         if not hasattr(pm.hook, spec.hook):
             raise PluginError(
                 f"plugin {owner!r} declares kind {name!r} with hook {spec.hook!r}, which no hook spec declares; "
-                "add the spec with add_hookspecs"
-            )
+                "add the spec with add_hookspecs")
         if spec.slot is not None:
             if spec.slot in slots:
                 raise PluginError(f"recipe slot {spec.slot!r} is claimed by kinds {slots[spec.slot]!r} and {name!r}")
@@ -236,8 +230,7 @@ def _collect(pm: pluggy.PluginManager, specs: list[Kind]) -> dict[str, Registry]
                 first = registries[where[name]].get(name).owner
                 raise PluginError(
                     f"component name {name!r} is registered as {where[name]} (by plugin {first!r}) and as "
-                    f"{spec.name} (by plugin {owner!r}); names must be unique across kinds"
-                )
+                    f"{spec.name} (by plugin {owner!r}); names must be unique across kinds")
             where[name] = spec.name
     return registries
 

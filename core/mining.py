@@ -1,13 +1,14 @@
 """``panel2patch mine``: figures + captions -> figure/panel/region corpus.
 
-Every input item ends in exactly one place: the corpus or the rejects file (with a reason). Work is
-split deterministically: item ``i`` of the source belongs to mining shard ``i % n``; within a shard,
-items are grouped in chunks of ``chunk_size`` that the writer commits atomically, so a killed run
-restarted with the same command skips committed chunks and produces the same corpus.
+Every input item ends in exactly one place: the corpus or the rejects file (with a reason). Work is split
+deterministically: item ``i`` of the source belongs to mining shard ``i % n``; within a shard, items are grouped in
+chunks of ``chunk_size`` that the writer commits atomically, so a killed run restarted with the same command skips
+committed chunks and produces the same corpus. Components count what went wrong with :func:`count_diagnostic`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import sys
@@ -38,13 +39,14 @@ class ChunkStats:
     rejects: Counter = field(default_factory=Counter)
     cleaners: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     seconds: Counter = field(default_factory=Counter)
+    diagnostics: Counter = field(default_factory=Counter)
     ids: Any = field(default_factory=hashlib.sha1)  # digest of the chunk's input ids, checked on resume
 
     def to_json(self) -> dict[str, Any]:
         return {"ids_sha1": self.ids.hexdigest(), "inputs": self.inputs, "figures": self.figures,
                 "counts": dict(self.counts), "rejects": dict(self.rejects),
                 "cleaners": {k: dict(v) for k, v in self.cleaners.items()},
-                "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
+                "seconds": {k: round(v, 4) for k, v in self.seconds.items()}, "diagnostics": dict(self.diagnostics)}
 
     def add(self, other: dict[str, Any]) -> None:
         self.inputs += other["inputs"]
@@ -54,6 +56,18 @@ class ChunkStats:
         for name, removed in other["cleaners"].items():
             self.cleaners[name].update(removed)
         self.seconds.update(other["seconds"])
+        self.diagnostics.update(other.get("diagnostics", {}))
+
+
+_DIAGNOSTICS: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("diagnostics", default=None)
+
+
+def count_diagnostic(signature: str, n: int = 1) -> None:
+    """Count ``signature`` (``"lvlm.panels.status.unparseable"``) against the figure being mined: the counts go into
+    the figure's ``diagnostics`` and the run's summary, rejected figures' too. Does nothing outside mining."""
+    counts = _DIAGNOSTICS.get()
+    if counts is not None and n:
+        counts[signature] += n
 
 
 def check_id(figure_id: str) -> None:
@@ -129,10 +143,8 @@ class Miner:
         t1 = time.perf_counter()
         parse = self._call("parser", self.parser.parse, image, item.caption)
         t2 = time.perf_counter()
-        figure = Figure(
-            id=item.id, width=image.width, height=image.height, caption=item.caption.strip(), source=item.origin,
-            metadata=item.metadata, panels=parse.panels, markers=list(parse.markers), components=self.components,
-        )
+        figure = Figure(id=item.id, width=image.width, height=image.height, caption=item.caption.strip(), source=item.origin,
+                        metadata=item.metadata, panels=parse.panels, markers=list(parse.markers), components=self.components)
         if self.detector is not None:
             figure.markers += self._call("markers", self.detector.detect, image, figure.panels)
         for n, marker in enumerate(figure.markers):
@@ -150,6 +162,7 @@ class Miner:
             figure = self._call(f"cleaners[{name}]", cleaner.clean, figure)
             for t in TARGETS:
                 stats.cleaners[name][t] += before[t] - len(getattr(figure, t))
+        figure.diagnostics = dict(_DIAGNOSTICS.get() or {})
         try:
             Figure.from_json(figure.to_json())  # what every corpus reader accepts
         except ValueError as exc:
@@ -228,6 +241,7 @@ class Miner:
 
     def _process(self, item: SourceItem, duplicate: bool, stats: ChunkStats, position: int) -> None:
         stats.inputs += 1
+        token = _DIAGNOSTICS.set(Counter())
         try:
             if duplicate:
                 raise Reject("duplicate_id", f"figure id {item.id!r} appeared earlier in the source")
@@ -239,6 +253,9 @@ class Miner:
             if reason == "component_error":
                 self.hook.on_error(run=self.run, stage="mine", error=exc, is_main=self.run.is_main)
             return
+        finally:
+            stats.diagnostics.update(_DIAGNOSTICS.get() or {})
+            _DIAGNOSTICS.reset(token)
         self.writer.write(figure, data, ext)
         stats.figures += 1
         stats.counts.update(panels=len(figure.panels), markers=len(figure.markers), regions=len(figure.regions))
@@ -254,8 +271,7 @@ class Miner:
             raise Panel2PatchError(
                 f"chunk {self.chunk_name(chunk)} in {self.writer.location or 'the output'} was mined from other "
                 "inputs or settings (source, shard count, chunk size, components or their args); resuming would "
-                "mix two corpora. Write to a new output directory or remove the old one."
-            )
+                "mix two corpora. Write to a new output directory or remove the old one.")
         total.add(committed)
 
     def _write_manifest(self, total: ChunkStats) -> None:

@@ -55,8 +55,7 @@ class Registry:
             first = self._entries[name].owner
             raise PluginError(
                 f"{self.kind} name {name!r} is registered twice: by plugin {first!r} and by plugin "
-                f"{owner!r}; block one of them (PANEL2PATCH_BLOCK_PLUGINS) or rename the component"
-            )
+                f"{owner!r}; block one of them (PANEL2PATCH_BLOCK_PLUGINS) or rename the component")
         self._entries[name] = Entry(name, factory, owner)
 
     def names(self) -> list[str]:
@@ -107,8 +106,7 @@ class Registry:
         if self.base is not None and not isinstance(instance, self.base):
             raise PluginError(
                 f"{self.kind} {name!r} (plugin {self.get(name).owner!r}) built a "
-                f"{type(instance).__name__}, not a {self.base.__name__}"
-            )
+                f"{type(instance).__name__}, not a {self.base.__name__}")
         return instance
 
 

@@ -40,8 +40,12 @@ def _check_place(preamble: str) -> str:
     return preamble
 
 
-def region_texts(region: Region) -> tuple[str, ...]:
-    return tuple(t.strip() for t in region.texts if t and t.strip())
+def region_texts(region: Region, use_description: bool = False) -> tuple[str, ...]:
+    """The region's caption clauses, then (with ``use_description``) its description as one more candidate text."""
+    texts = [t.strip() for t in region.texts if t and t.strip()]
+    if use_description and region.description and region.description.strip() not in texts:
+        texts.append(region.description.strip())
+    return tuple(texts)
 
 
 class FigureLevel(GranularityLevel):
@@ -91,7 +95,7 @@ class PanelLevel(GranularityLevel):
             children = tuple(
                 Node(r.id, box_clip(box_dilate(r.box, 1 + 2 * self.region_pad), panel.box), rt)
                 for r in figure.regions
-                if r.panel_id == panel.id and _big_enough(r.box, self.region_min_size) and (rt := region_texts(r))
+                if r.panel_id == panel.id and _big_enough(r.box, self.region_min_size) and (rt := region_texts(r, self.use_description))
             )
             out.append(LevelSample(self.name, panel.id, panel.box, texts, children=children))
         return out
@@ -114,7 +118,7 @@ class RegionLevel(GranularityLevel):
         panels = {p.id: p for p in figure.panels}
         out = []
         for region in figure.regions:
-            texts = region_texts(region)
+            texts = region_texts(region, self.use_description)
             panel = panels.get(region.panel_id)
             if not texts or panel is None or not _big_enough(region.box, self.min_size):
                 continue

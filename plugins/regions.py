@@ -130,10 +130,12 @@ class MarkerRegionMiner(RegionMiner):
                        score=marker.score, provenance=f"marker:{marker.kind}")
             )
         if not proposals:
-            return self._numbered(marker_regions)
-        return self._numbered(self._fuse(figure, marker_regions, proposals))
+            return numbered(marker_regions)
+        return numbered(self.fuse(figure, marker_regions, proposals))
 
-    def _fuse(self, figure: Figure, marker_regions: list[Region], proposals: Sequence[Region]) -> list[Region]:
+    def fuse(self, figure: Figure, marker_regions: list[Region], proposals: Sequence[Region]) -> list[Region]:
+        """Dual-path fusion (module docstring): proposals kept near a marker, unsupported marker regions dilated,
+        NMS over the union; ids are left to the caller."""
         panels = {p.id: p for p in figure.panels}
         kept: list[Region] = []
         supported: set[str] = set()
@@ -162,11 +164,13 @@ class MarkerRegionMiner(RegionMiner):
         keep = box_nms([r.box for r in union], [r.score for r in union], self.nms_iou)
         return [union[k] for k in sorted(keep)]
 
-    @staticmethod
-    def _numbered(regions: list[Region]) -> list[Region]:
-        for n, region in enumerate(regions):
-            region.id = f"r{n}"
-        return regions
+
+
+def numbered(regions: list[Region]) -> list[Region]:
+    """``regions`` with ids ``r0``, ``r1`` ... in order."""
+    for n, region in enumerate(regions):
+        region.id = f"r{n}"
+    return regions
 
 
 @hookimpl

@@ -36,6 +36,7 @@ CORPUS = [
     (json.dumps(A), "list", None, "repaired", {"single_object"}, [A]),
     (json.dumps({"panels": [A, B]}), "list", None, "repaired", {"wrapped"}, [A, B]),
     (json.dumps({"panels": [A], "note": "two"}), "list", "panels", "repaired", {"wrapped"}, [A]),
+    (json.dumps({"panels": [A, B]}), "list", "panels", "ok", set(), [A, B]),
     (json.dumps({"panels": [A], "note": "two"}), "list", None, "repaired", {"single_object"},
      [{"panels": [A], "note": "two"}]),
     (json.dumps([A]), "object", None, "repaired", {"single_item_list"}, A),

@@ -66,7 +66,7 @@ def parse_answer(text: Any, expect: str = "any", list_key: str | None = None) ->
     """Parse a model answer into the shape ``expect``: ``"list"``, ``"object"`` or ``"any"`` (any JSON value).
 
     For ``"list"``, an object holding the list (``{"panels": [...]}``: under ``list_key``, or its only list of
-    objects) is unwrapped (``"wrapped"``) and a lone item object is wrapped in a list (``"single_object"``); for
+    objects) is unwrapped (``"wrapped"``, except for an object of ``list_key`` alone: the shape schemas ask for) and a lone item object is wrapped in a list (``"single_object"``); for
     ``"object"``, a list of exactly one object is unwrapped (``"single_item_list"``). Never raises, whatever ``text``
     is (a non-string is unparseable).
     """
@@ -255,8 +255,8 @@ def _fit(value: Any, expect: str, list_key: str | None) -> tuple[Any, list[str]]
         if isinstance(value, list):
             return value, []
         if isinstance(value, dict):
-            if list_key is not None and isinstance(value.get(list_key), list):
-                return value[list_key], ["wrapped"]
+            if list_key is not None and isinstance(value.get(list_key), list):  # the asked shape when alone
+                return value[list_key], [] if len(value) == 1 else ["wrapped"]
             lists = [v for v in value.values() if isinstance(v, list) and all(isinstance(x, dict) for x in v)]
             if len(value) == 1 and len(lists) == 1:
                 return lists[0], ["wrapped"]

@@ -156,6 +156,23 @@ def make_views(image: Image.Image, max_pixels: int = MAX_PIXELS, min_pixels: int
     return out
 
 
+def crop_view(image: Image.Image, box: Box, name: str = "crop", max_pixels: int = MAX_PIXELS,
+              min_pixels: int = MIN_PIXELS, factor: int = FACTOR) -> tuple[View, Image.Image]:
+    """One view of the region ``box`` of ``image`` (original pixels, rounded outwards to whole pixels and clipped):
+    the crop at its own :func:`smart_resize` size, whose boxes map straight back to figure pixels. Raises
+    :class:`UnresizableImageError` for a crop with no sendable size (empty, or too thin)."""
+    from PIL import Image
+
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    width, height = image.size
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(width, math.ceil(box[2])), min(height, math.ceil(box[3]))
+    h, w = _sendable_size(y1 - y0, x1 - x0, {"factor": factor, "min_pixels": min_pixels, "max_pixels": max_pixels})
+    crop = (float(x0), float(y0), float(x1), float(y1))
+    return View(name, "crop", crop, (w, h), (width, height)), image.resize((w, h), Image.Resampling.BICUBIC, box=crop)
+
+
 def _sendable_size(height: int, width: int, limits: dict[str, int]) -> tuple[int, int]:
     """:func:`smart_resize` of the size, checked to be a size the model's own resize leaves unchanged (limits far
     from the image's shape can make the rule land outside them)."""

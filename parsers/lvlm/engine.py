@@ -1,0 +1,141 @@
+"""The LVLM a recipe's components share: settings, the backend they name, the answer cache and the batching client.
+
+Recipes put the settings in a top-level ``lvlm`` section and hand it to each LVLM component as ``engine: ${lvlm}``;
+components with equal settings share one :class:`Engine` per process (one vllm engine holds the GPUs). Every answer
+goes through the answer cache, so a re-run or a resumed mining job never asks twice. :meth:`Engine.ask` counts
+requests, cache hits, retries, tokens and answer statuses against the figure being mined
+(:func:`panel2patch.mining.count_diagnostic`), under ``lvlm.<component>.``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from panel2patch.config import parse_settings
+from panel2patch.mining import count_diagnostic
+
+from .answers import ParsedAnswer, parse_answer
+from .cache import Answer, AnswerCache, LVLMClient, Request
+from .errors import LVLMError
+from .views import MIN_PIXELS
+
+#: transformers' Qwen2-VL image processor default (``longest_edge``): about 1,280 merged patches.
+DEFAULT_MAX_PIXELS = 1_003_520
+
+
+@dataclass
+class EngineSettings:
+    """``model``: the hub id, local folder or served model name (part of every answer's cache key); ``backend``: a
+    registered ``lvlm_backends`` name (``vllm``, ``openai``, ``transformers``, ``recorded``, ``reference``), built
+    with its entry of ``backends`` (arguments by backend name, so that ``lvlm.backend=recorded`` switches a recipe
+    to replaying; plus ``model`` when the backend takes one and its arguments do not give it); ``cache``: the answer
+    cache file (None: none, every run asks again); ``min_pixels``/``max_pixels``: the pixel budget of each image view
+    (sent at exactly its Qwen2.5-VL size); ``retry_factor``/``max_retry_tokens``: the one retry of cut-off or
+    unparseable answers; ``temperature``: 0 decodes greedily."""
+
+    model: str = ""
+    backend: str = "transformers"
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache: str | None = None
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    retry_factor: float = 2.0
+    max_retry_tokens: int | None = 8192
+    temperature: float = 0.0
+
+    def check(self) -> None:
+        if not self.model:
+            raise ValueError("model: name the model (a hub id, a local folder or the served model name)")
+        if not 0 < self.min_pixels <= self.max_pixels:
+            raise ValueError(f"min_pixels: need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        if not self.retry_factor > 1:
+            raise ValueError(f"retry_factor: must be > 1, got {self.retry_factor}")
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
+
+
+def engine_settings(engine: dict[str, Any] | EngineSettings) -> EngineSettings:
+    """``engine`` (a component's ``engine`` arg, usually the recipe's ``lvlm`` section) checked into settings."""
+    if isinstance(engine, EngineSettings):
+        return engine
+    if not isinstance(engine, dict):
+        raise LVLMError(f"engine must be a mapping of LVLM settings (the recipe's lvlm section), not {engine!r}")
+    return parse_settings(EngineSettings, engine, "lvlm", "engine")
+
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+
+
+def shared_engine(engine: dict[str, Any] | EngineSettings) -> Engine:
+    """The process's :class:`Engine` for these settings (made at the first call)."""
+    settings = engine_settings(engine)
+    key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    with _LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = Engine(settings)
+        return _ENGINES[key]
+
+
+class Engine:
+    """A backend, its answer cache and an :class:`LVLMClient` over them. The backend is built at once (so that a bad
+    name or argument fails before mining starts) but loads its model at the first request."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        from panel2patch.manager import build, registry
+
+        self.settings = settings
+        args = dict(settings.backends.get(settings.backend) or {})
+        factory = registry("lvlm_backends").get(settings.backend).factory
+        if "model" in inspect.signature(factory).parameters and "model" not in args:
+            args["model"] = settings.model
+        self.backend = build("lvlm_backends", settings.backend, args)
+        self.cache = AnswerCache(settings.cache) if settings.cache else None
+        self.client = LVLMClient(self.backend, self.cache, retry_factor=settings.retry_factor,
+                                 max_retry_tokens=settings.max_retry_tokens)
+        self._lock = threading.Lock()
+
+    def request(self, prompt: str, image: Any = None, schema: dict[str, Any] | None = None, max_tokens: int = 1024,
+                expect: str | None = "object", system: str | None = None, **metadata: Any) -> Request:
+        return Request(model=self.settings.model, prompt=prompt, image=image, schema=schema, max_tokens=max_tokens,
+                       temperature=self.settings.temperature, system=system, expect=expect, metadata=metadata)
+
+    def ask(self, requests: Sequence[Request], component: str) -> list[Answer]:
+        """The answers to ``requests`` (one batched backend call for those not cached), counted under
+        ``lvlm.<component>.``: ``requests``, ``cache_hits``, ``retried``, ``tokens_in``/``tokens_image``/``tokens_out``
+        and ``status.<status>``."""
+        if not requests:
+            return []
+        with self._lock:  # the client and its cache are not thread-safe
+            answers = self.client.generate(requests)
+        prefix = f"lvlm.{component}."
+        count_diagnostic(prefix + "requests", len(answers))
+        count_diagnostic(prefix + "cache_hits", sum(a.cached for a in answers))
+        count_diagnostic(prefix + "retried", sum(a.retried for a in answers))
+        for name in ("tokens_in", "tokens_image", "tokens_out"):
+            count_diagnostic(prefix + name, sum(getattr(a, name) or 0 for a in answers))
+        for answer in answers:
+            if answer.status is not None:
+                count_diagnostic(f"{prefix}status.{answer.status}")
+        return answers
+
+
+def parsed(answer: Answer, component: str, expect: str = "list", list_key: str | None = None) -> ParsedAnswer:
+    """``answer`` parsed into ``expect``; each repair is counted as ``lvlm.<component>.repair.<name>``."""
+    result = parse_answer(answer.text, expect=expect, list_key=list_key)
+    for repair in result.repairs:
+        if repair != "fenced":
+            count_diagnostic(f"lvlm.{component}.repair.{repair}")
+    return result
+
+
+def count_boxes(counts: dict[str, int], component: str) -> None:
+    """Count what :func:`~.answers.sanitise_boxes` dropped or fixed, as ``lvlm.<component>.box.<reason>``."""
+    for reason, n in counts.items():
+        count_diagnostic(f"lvlm.{component}.box.{reason}", n)

@@ -1,0 +1,141 @@
+"""Backend ``reference``: answers from reference annotations, as a perfect model would give them.
+
+For a set of annotated figures (``panel2patch demo-data`` output, or any folder index with Figure JSON annotations)
+it answers every request of the LVLM components with the annotated panels, markers, caption units and regions, in
+the view's pixels and in the format the prompts ask for. It records answer caches for tests and demos (replay them
+with ``recorded``), and it measures what the engine's calls and answers cost on annotated figures without a model.
+
+Requests name their figure through ``metadata``: ``figure`` (the decoded figure image, matched by pixel hash),
+``caption`` (for text-only caption requests), ``view`` (the :class:`~.views.View`) and ``task`` (the component).
+A request of a figure it has no annotation for raises :class:`~.errors.MissingAnswerError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from panel2patch.data import Figure
+from panel2patch.errors import Panel2PatchError
+
+from .cache import Answer, Backend, Request
+from .errors import MissingAnswerError
+from .views import View, image_sha256
+
+KIND_NAMES = {"symbol": "asterisk", "label": None}
+
+
+class ReferenceBackend(Backend):
+    """Answers from the Figure JSON under ``annotations`` for the images of the folder index ``index`` (JSONL of
+    ``{"id", "image"}``, image paths relative to the index), the layout ``panel2patch demo-data`` writes."""
+
+    name = "reference"
+
+    def __init__(self, annotations: str, index: str) -> None:
+        from PIL import Image
+
+        from panel2patch.parsers.tools.scoring import load_figures
+
+        self.figures = load_figures(annotations)
+        self.by_sha: dict[str, Figure] = {}
+        self.by_caption = {f.caption.strip(): f for f in self.figures.values()}
+        root = Path(index).parent
+        try:
+            lines = Path(index).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise Panel2PatchError(f"reference index {index}: {exc}") from None
+        for line in filter(str.strip, lines):
+            entry = json.loads(line)
+            figure = self.figures.get(entry.get("id"))
+            if figure is not None:
+                with Image.open(root / entry["image"]) as image:
+                    self.by_sha[image_sha256(image.convert("RGB"))] = figure
+        self._seen: dict[int, str] = {}
+
+    def generate(self, requests: Sequence[Request]) -> list[Answer]:
+        return [Answer(json.dumps(self._answer(r)), "stop", backend=self.name) for r in requests]
+
+    def _figure(self, request: Request) -> Figure:
+        meta = request.metadata
+        if "figure" in meta:
+            image = meta["figure"]
+            sha = self._seen.get(id(image)) or image_sha256(image)
+            self._seen = {id(image): sha}
+            figure = self.by_sha.get(sha)
+        else:
+            figure = self.by_caption.get(str(meta.get("caption", "")).strip())
+        if figure is None:
+            raise MissingAnswerError(f"reference backend: no annotated figure for {meta.get('task')} request")
+        return figure
+
+    def _answer(self, request: Request) -> dict[str, Any]:
+        figure, task, view = self._figure(request), request.metadata.get("task"), request.metadata.get("view")
+        if task == "splitter":
+            return {"units": _units(figure, request.metadata.get("units", []))}
+        if not isinstance(view, View):
+            raise MissingAnswerError(f"reference backend: a {task} request without its view")
+        if task == "panels":
+            panels = [p for p in figure.panels if _inside_share(p.box, view.crop) >= 0.9]
+            return {"panels": [{"bbox_2d": _box(view, p.box), "label": p.label,
+                                "kind": p.kind if p.kind in ("photo", "chart", "diagram") else "other"} for p in panels]}
+        if task == "markers":
+            out = []
+            for m in figure.markers:
+                kind = KIND_NAMES.get(m.kind, m.kind)
+                if kind and _centre_in(m.box, view.crop):
+                    tip = None if m.tip is None else [round(v) for v in view.to_view((*m.tip, *m.tip))[:2]]
+                    out.append({"bbox_2d": _box(view, m.box), "kind": kind, "tip": tip})
+            return {"markers": out}
+        if task == "grounding":
+            return {"regions": [{"bbox_2d": _box(view, r.box), "phrase": r.texts[0]} for r in figure.regions
+                                if r.texts and _centre_in(r.box, view.crop)]}
+        if task == "descriptions":
+            return {"description": _description(figure, view)}
+        raise MissingAnswerError(f"reference backend: unknown task {task!r}")
+
+
+def _box(view: View, box: Any) -> list[int]:
+    x0, y0, x1, y1 = view.to_view(box)
+    w, h = view.size
+    return [max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1))]
+
+
+def _inside_share(box: Any, crop: Any) -> float:
+    from panel2patch.parsers.boxes import box_inside_share
+
+    return box_inside_share(box, crop)
+
+
+def _centre_in(box: Any, crop: Any) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return crop[0] <= cx <= crop[2] and crop[1] <= cy <= crop[3]
+
+
+def _units(figure: Figure, units: Sequence[str]) -> list[dict[str, Any]]:
+    """Each unit with the labels of the panels whose reference sub-caption holds its text (token removed)."""
+    out = []
+    for i, unit in enumerate(units):
+        body = unit.split(")", 1)[1].strip() if unit.startswith("(") and ")" in unit[:12] else unit
+        body = body[2:].strip() if len(body) > 2 and body[1] in ".," and body[0].isalpha() else body
+        labels = [p.label for p in figure.panels if p.label and body and body in (p.subcaption or "")]
+        shared = any(body and body in (p.preamble or "") for p in figure.panels)
+        everyone = len(labels) == len([p for p in figure.panels if p.label]) and len(labels) > 1
+        out.append({"unit": i, "labels": [] if shared or everyone else labels})
+    return out
+
+
+def _description(figure: Figure, view: View) -> str:
+    """The annotated description (else a templated one) of the annotated panel or region the view shows best."""
+    from panel2patch.parsers.boxes import box_iou
+
+    items = [*figure.panels, *figure.regions]
+    best = max(items, key=lambda item: box_iou(item.box, view.crop), default=None)
+    if best is None or box_iou(best.box, view.crop) < 0.3:
+        return "A part of the figure."
+    if best.description:
+        return best.description
+    if best in figure.panels:
+        return f"A {best.kind} panel{f' labelled {best.label}' if best.label else ''}."
+    return f"The area marked in the panel: {best.texts[0] if best.texts else 'unnamed'}"
