@@ -22,13 +22,11 @@ from PIL import Image, ImageDraw
 
 from panel2patch.parsers.lvlm.backends import TransformersBackend, VllmBackend
 from panel2patch.parsers.lvlm.cache import LVLMClient, Request
+from panel2patch.parsers.lvlm.prompts import PANEL_SCHEMA, panels_prompt
 from panel2patch.parsers.lvlm.tiny import build_tiny_qwen
 from panel2patch.parsers.lvlm.views import make_views
 
 MIN_PIXELS, MAX_PIXELS = 4 * 28 * 28, 256 * 28 * 28
-SCHEMA = {"type": "array", "items": {"type": "object", "properties": {
-    "bbox_2d": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
-    "label": {"type": "string"}}, "required": ["bbox_2d", "label"]}}
 
 
 def figures(n: int) -> list[Image.Image]:
@@ -47,11 +45,11 @@ def figures(n: int) -> list[Image.Image]:
 
 
 def requests(images: list[Image.Image], max_tokens: int) -> list[Request]:
-    prompt = 'Box every panel of the figure; answer as JSON [{"bbox_2d": [x1, y1, x2, y2], "label": "A"}].'
+    prompt = panels_prompt(["A", "B"])
     out = []
     for i, image in enumerate(images):
         for view, picture in make_views(image, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, crops=1, seed=i):
-            out.append(Request("tiny-qwen2.5-vl", prompt, image=picture, schema=SCHEMA, max_tokens=max_tokens,
+            out.append(Request("tiny-qwen2.5-vl", prompt, image=picture, schema=PANEL_SCHEMA, max_tokens=max_tokens,
                                metadata={"figure": i, "view": view.name}))
     return out
 

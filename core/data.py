@@ -24,8 +24,8 @@ Point = tuple[float, float]
 @dataclass
 class Panel:
     """One panel of a compound figure: ``label`` the panel letter as printed (``"A"``, ``"b"``, ``"ii"``) or None when
-    none was read; ``kind`` ``"photo"``, ``"chart"`` or ``"unknown"``; ``subcaption`` includes the shared ``preamble``
-    (also stored on its own)."""
+    none was read; ``kind`` ``"photo"``, ``"chart"``, ``"diagram"`` or ``"unknown"``; ``subcaption`` includes the
+    shared ``preamble`` (also stored on its own)."""
 
     id: str
     box: Box

@@ -112,6 +112,9 @@ class MineCommand(Command):
             f"({stats.counts['panels']} panels, {stats.counts['regions']} regions, {stats.counts['markers']} markers), "
             f"{rejects} rejected" + (f" {dict(stats.rejects)}" if rejects else "")
         )
+        if stats.diagnostics:
+            counted = ", ".join(f"{k} {n}" for k, n in sorted(stats.diagnostics.items()))
+            print(f"diagnostics (also in the manifest and the report): {counted}")
         return 0
 
 

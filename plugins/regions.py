@@ -155,7 +155,7 @@ class MarkerRegionMiner(RegionMiner):
                 kept.append(Region(id="", panel_id=prop.panel_id, box=box_clip(prop.box, panel.box), marker_ids=near,
                                    texts=list(prop.texts), score=prop.score, provenance=prop.provenance or "proposal"))
         for region in marker_regions:
-            if not supported.intersection(region.marker_ids):
+            if not supported.intersection(region.marker_ids) and not region.provenance.endswith("+dilated"):
                 region.box = box_clip(box_dilate(region.box, self.dilation), panels[region.panel_id].box)
                 region.provenance += "+dilated"
         union = kept + marker_regions

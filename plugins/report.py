@@ -1,7 +1,7 @@
 """``panel2patch report``: one self-contained HTML page about a corpus.
 
 Summary statistics (figures, panels per figure, regions per panel, reject reasons, boxes removed per
-cleaner) and per-figure overlays: the figure as an embedded JPEG thumbnail with SVG boxes for panels
+cleaner, the diagnostics components counted, such as LVLM answer statuses and repairs) and per-figure overlays: the figure as an embedded JPEG thumbnail with SVG boxes for panels
 (with label, kind and sub-caption), markers and regions (with their texts). No server, no scripts
 from the network: it opens from disk.
 """
@@ -31,6 +31,14 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 .fig{border-top:1px solid #ddd;padding:1em 0;display:flex;gap:1.5em}.fig svg{flex:none}
 .fig ul{margin:.3em 0;padding-left:1.2em}.muted{color:#777}.p{color:#1f77b4}.m{color:#d62728}.r{color:#2ca02c}
 """
+
+
+#: Diagnostics that count routine work, not something that went wrong: left out of a figure's list of problems.
+ROUTINE = ("requests", "cache_hits", "tokens_in", "tokens_image", "tokens_out", "status.ok", "proposals", "kept")
+
+
+def _problems(diagnostics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in diagnostics.items() if not any(k.endswith("." + r) for r in ROUTINE)}
 
 
 def _histogram(counts: list[int]) -> dict[int, int]:
@@ -85,15 +93,20 @@ def _figure_block(record: CorpusRecord) -> str:
     figure = record.figure
     items = []
     for p in figure.panels:
+        described = f' <i>{_esc(p.description)}</i>' if p.description else ""
         items.append(f'<li class="p"><b>{_esc(p.label or p.id)}</b> ({_esc(p.kind)}): '
-                     f'<span class="muted">{_esc(p.subcaption or "no sub-caption")}</span></li>')
+                     f'<span class="muted">{_esc(p.subcaption or "no sub-caption")}</span>{described}</li>')
     for r in figure.regions:
-        items.append(f'<li class="r">region {_esc(r.id)} in {_esc(r.panel_id)}: {_esc(" | ".join(r.texts))}</li>')
+        described = f' <i>{_esc(r.description)}</i>' if r.description else ""
+        items.append(f'<li class="r">region {_esc(r.id)} in {_esc(r.panel_id)} ({_esc(r.provenance)}): '
+                     f'{_esc(" | ".join(r.texts))}{described}</li>')
     markers = Counter(m.kind for m in figure.markers)
+    problems = _problems(figure.diagnostics)
+    noted = f'<p class="m">diagnostics: {_esc(problems)}</p>' if problems else ""
     return (
         f'<div class="fig">{_svg(record)}<div><h3>{_esc(figure.id)}</h3>'
         f'<p>{_esc(figure.caption)}</p><p class="m">markers: {_esc(dict(markers) if markers else "none")}</p>'
-        f'<ul>{"".join(items)}</ul></div></div>'
+        f'{noted}<ul>{"".join(items)}</ul></div></div>'
     )
 
 
@@ -106,7 +119,10 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
     except CorpusError:
         manifest = {}
     removed_per_cleaner: dict[str, Counter] = {}
+    diagnostics: Counter = Counter()
     for part in manifest.get("shards", [manifest]) if isinstance(manifest, dict) else []:
+        counted = part.get("diagnostics") if isinstance(part, dict) else None
+        diagnostics.update({str(k): n for k, n in counted.items() if isinstance(n, int)} if isinstance(counted, dict) else {})
         cleaners = part.get("cleaners") if isinstance(part, dict) else None
         for name, removed in (cleaners or {}).items() if isinstance(cleaners, dict) else []:
             counts = removed_per_cleaner.setdefault(name, Counter())
@@ -143,6 +159,7 @@ def write_report(corpus: str, out: str, figures: int = 50, progress: bool = True
         "<h2>Panel kinds</h2>", _table(dict(kinds), ("kind", "panels")),
         "<h2>Reject reasons</h2>", _table(dict(reasons), ("reason", "inputs")),
         "<h2>Boxes removed per cleaner</h2>", _table(cleaners, ("cleaner", "removed")),
+        "<h2>Diagnostics (all inputs, rejects included)</h2>", _table(dict(sorted(diagnostics.items())), ("signature", "count")),
         f"<h2>Figures (first {len(blocks)})</h2>",
         '<p><span class="p">■ panels</span> <span class="m">■ markers</span> <span class="r">■ regions</span> — hover a box for details</p>',
         *blocks,

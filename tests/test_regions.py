@@ -206,6 +206,16 @@ def test_fusion_keeps_supported_proposals_dilates_unsupported_markers_then_suppr
     ]
 
 
+def test_fusion_dilates_a_marker_region_once():
+    """A second fusion (a grounding stage after a parser's proposals) leaves an already dilated region as it is."""
+    miner, figure = MarkerRegionMiner(), fusion_figure()
+    first = miner.mine(figure, FUSION_SPLIT, proposals())
+    dilated = next(r for r in first if r.provenance.endswith("+dilated"))
+    again = miner.fuse(figure, first, [])
+    assert [(r.box, r.provenance) for r in again if r.marker_ids == dilated.marker_ids
+            and r.provenance.startswith("marker:")] == [(dilated.box, "marker:box+dilated")]
+
+
 def test_fusion_suppression_is_class_agnostic_at_nms_iou():
     # the first proposal lies inside the arrow's 32 px square: IoU 400 / 1024 = 0.39
     regions = MarkerRegionMiner(nms_iou=0.3).mine(fusion_figure(), FUSION_SPLIT, proposals())

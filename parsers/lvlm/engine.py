@@ -58,6 +58,24 @@ class EngineSettings:
             raise ValueError(f"retry_factor: must be > 1, got {self.retry_factor}")
         if not self.temperature >= 0:
             raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
+        from panel2patch.errors import Panel2PatchError
+        from panel2patch.manager import registry
+
+        backends = registry("lvlm_backends")
+        for name in {self.backend, *self.backends}:
+            try:
+                backends.bind(name, self.backend_args(name))
+            except Panel2PatchError as exc:
+                raise ValueError(f"backends.{name}: {exc}") from None
+
+    def backend_args(self, name: str) -> dict[str, Any]:
+        """The arguments ``name`` is built with: its ``backends`` entry, plus ``model`` when it takes one."""
+        from panel2patch.manager import registry
+
+        args = dict(self.backends.get(name) or {})
+        if "model" in inspect.signature(registry("lvlm_backends").get(name).factory).parameters:
+            args.setdefault("model", self.model)
+        return args
 
 
 def engine_settings(engine: dict[str, Any] | EngineSettings) -> EngineSettings:
@@ -88,21 +106,20 @@ class Engine:
     name or argument fails before mining starts) but loads its model at the first request."""
 
     def __init__(self, settings: EngineSettings) -> None:
-        from panel2patch.manager import build, registry
+        from panel2patch.manager import build
 
         self.settings = settings
-        args = dict(settings.backends.get(settings.backend) or {})
-        factory = registry("lvlm_backends").get(settings.backend).factory
-        if "model" in inspect.signature(factory).parameters and "model" not in args:
-            args["model"] = settings.model
-        self.backend = build("lvlm_backends", settings.backend, args)
+        self.backend = build("lvlm_backends", settings.backend, settings.backend_args(settings.backend))
         self.cache = AnswerCache(settings.cache) if settings.cache else None
         self.client = LVLMClient(self.backend, self.cache, retry_factor=settings.retry_factor,
                                  max_retry_tokens=settings.max_retry_tokens)
         self._lock = threading.Lock()
 
     def request(self, prompt: str, image: Any = None, schema: dict[str, Any] | None = None, max_tokens: int = 1024,
-                expect: str | None = "object", system: str | None = None, **metadata: Any) -> Request:
+                expect: str | None = "any", system: str | None = None, **metadata: Any) -> Request:
+        """A request of this engine's model and temperature. ``expect`` is what the client checks before deciding on
+        a retry: ``"any"`` JSON value by default (a bare list and the schema's wrapping object both pass); the
+        component fits the answer to its own shape (:func:`parsed`)."""
         return Request(model=self.settings.model, prompt=prompt, image=image, schema=schema, max_tokens=max_tokens,
                        temperature=self.settings.temperature, system=system, expect=expect, metadata=metadata)
 
