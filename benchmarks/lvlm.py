@@ -19,8 +19,9 @@
 Writes ``OUT/lvlm.json`` (everything, with date, machine and versions) and ``OUT/lvlm.md`` (the tables, also
 printed). Usage::
 
-    python benchmarks/lvlm.py [--demo 12] [--sets demo,embo_2025,exsclaim_ncomms] [--recipes lvlm_72b,lvlm_7b,lvlm_http]
-                              [--data ../shared/data/dev] [--out out/bench/lvlm] [--throughput 4]
+    python benchmarks/lvlm.py [--demo 12] [--seed 0] [--sets demo,embo_2025,exsclaim_ncomms]
+                              [--recipes lvlm_72b,lvlm_7b,lvlm_http] [--data ../shared/data/dev] [--out out/bench/lvlm]
+                              [--throughput 4]
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ class MeteredBackend(Backend):
                                    "resized the view")
             _PROMPT_TOKENS[key] = (int(ids.numel()), n_image)
         tokens_in, tokens_image = _PROMPT_TOKENS[key]
-        task = request.metadata.get("task", "?")
-        self.chars[f"{task}.prompt"] += len(request.prompt) + len(request.system or "")
-        self.chars[f"{task}.answer"] += len(answer.text)
+        component = request.metadata.get("task", "?")
+        self.chars[f"{component}.prompt"] += len(request.prompt) + len(request.system or "")
+        self.chars[f"{component}.answer"] += len(answer.text)
         tokens_out = len(self.processor.tokenizer(answer.text, add_special_tokens=False)["input_ids"]) + 1
         return dataclasses.replace(answer, tokens_in=tokens_in, tokens_image=tokens_image, tokens_out=tokens_out)
 
@@ -214,11 +215,20 @@ def _reference(figures: FigureSet) -> dict[str, str]:
 
 
 def tiny_folder(work: Path, min_pixels: int, max_pixels: int) -> str:
+    """A tiny Qwen2.5-VL folder with these pixel limits, made at the first call (the progress its tokenizer trainer
+    writes to the stdout file descriptor goes to stderr, so that stdout holds the tables only)."""
     from panel2patch.parsers.lvlm.tiny import build_tiny_qwen
 
     folder = work / f"tiny-qwen-{min_pixels}-{max_pixels}"
     if not folder.is_dir():
-        build_tiny_qwen(folder, min_pixels, max_pixels)
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            build_tiny_qwen(folder, min_pixels, max_pixels)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
     return str(folder)
 
 
@@ -295,6 +305,7 @@ class AnswerServer:
         records = [json.loads(line) for line in cache.read_text(encoding="utf-8").splitlines() if line.strip()]
         self.answers = {(r["image_sha"], r["prompt_sha"], r["max_tokens"]): r for r in records}
         self.requests = 0
+        self._lock = threading.Lock()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -315,7 +326,8 @@ class AnswerServer:
         url = next((p["image_url"]["url"] for p in parts if p["type"] == "image_url"), None)
         sha = None if url is None else image_sha256(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
         key = (sha, hashlib.sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest(), body["max_tokens"])
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         return self.answers.get(key)
 
     def _app(self) -> Any:
@@ -370,8 +382,9 @@ def http_runs(figures: FigureSet, work: Path) -> list[dict[str, Any]]:
                   "backends.openai.api_key_env": None}
         for n, what in enumerate(("HTTP, empty cache (baseline)", "HTTP re-run, same cache file")):
             recipe = _recipe("lvlm_http", figures, folder / f"corpus-{n}", openai)
+            before = server.requests
             row = _row(f"lvlm_http, openai backend, {what}", *mine(recipe, f"lvlm_http, {what}", figures.figures))
-            rows.append({**row, "server_requests": server.requests})
+            rows.append({**row, "server_requests": server.requests - before})
     base = rows[1]
     for row in rows[1:]:
         row["vs_baseline"] = base["seconds"] / row["seconds"] if row["seconds"] else None
@@ -408,7 +421,7 @@ def markdown(result: dict[str, Any]) -> str:
           _n(c["total"]["prompt_tokens"]), _n(c["total"]["answer_tokens"]), _n(c["total"]["total_tokens"]),
           _n(c["total"]["prompt_chars"]), _n(c["total"]["answer_chars"])] for c in counts])
     lines += ["", "extra panel views: share of figures whose full-view panel answer disagreed with the caption's "
-                  "labels, so the panels were asked again on one re-scaled and two cropped views.", "",
+                  "labels, so its panels were asked again on the extra (re-scaled and cropped) views.", "",
               "### By component", ""]
     rows = []
     for c in counts:
@@ -431,8 +444,11 @@ def markdown(result: dict[str, Any]) -> str:
                   "(`lvlm_splitter`: one text-only request per figure with two or more labels), `grounding` "
                   "(`lvlm_grounding`: one request per panel with a sub-caption and a pointing marker), "
                   "`descriptions` (`lvlm_descriptions`: one request per panel and per region crop). `lvlm_7b` "
-                  "finds markers with the CPU detector `shape_markers` and writes no descriptions. Sets whose "
-                  "annotations hold no markers get empty marker answers and no grounding requests."]
+                  "finds markers with the CPU detector `shape_markers` (no marker requests) and writes no "
+                  "descriptions. Answers hold what the annotations hold: where they have no markers, `lvlm_markers` "
+                  "answers none and so no panel is asked for grounding; the real sets annotate no regions and no "
+                  "descriptions, so their grounding answers are empty and each description is one templated "
+                  "sentence (a model writes up to 40 words): there, these two answers are shorter than a model's."]
     if result["throughput"]:
         lines += ["", "## Throughput on this machine", "",
                   "One torch thread. The HTTP server runs in this process on 127.0.0.1 and answers what the "
@@ -443,9 +459,10 @@ def markdown(result: dict[str, Any]) -> str:
             rate = t["cache_hit_rate"] if "cache_hit_rate" in t else None
             rows.append([t["path"], str(t["figures"]), str(sum(t["rejects"].values())), f"{t['seconds']:.2f}",
                          f"{t['seconds'] / t['figures']:.2f}", f"{t['figures'] / t['seconds']:.2f}",
-                         str(t["requests"]), "-" if rate is None else f"{rate:.2f}",
+                         str(t["requests"]), str(t.get("server_requests", "-")), "-" if rate is None else f"{rate:.2f}",
                          f"{t['vs_baseline']:.2f}x" if t.get("vs_baseline") else "-"])
-        lines += _table(["path", "figures", "rejected", "seconds", "s/fig", "fig/s", "requests", "cache hit rate",
+        lines += _table(["path", "figures", "rejected", "seconds", "s/fig", "fig/s", "requests", "sent to server",
+                         "cache hit rate",
                          "speed vs baseline"], rows)
         tiny = result["throughput"][0]
         lines += ["", f"The tiny model (random weights, {tiny['max_pixels']:,}-pixel views, {tiny['max_tokens']} "

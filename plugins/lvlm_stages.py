@@ -6,8 +6,11 @@
   proposals go through the dual-path fusion of :class:`~panel2patch.plugins.regions.MarkerRegionMiner` (``tau``
   gate, ``dilation`` of unsupported marker regions, NMS). A kept proposal's texts are its phrase and the clauses of
   the marker regions that support it. Only the asked panels' regions change.
-* ``describers`` (slot ``mine.descriptions``): ``lvlm_descriptions`` writes a short description of each panel crop
-  and each region crop, given its caption text, into their ``description`` fields (the second text of a sample).
+* ``describers`` (slot ``mine.descriptions``): ``lvlm_descriptions`` writes a short description of each panel and
+  each region, given its caption text, into their ``description`` fields (the second text of a sample). By default
+  (``group: panel``) one request per panel shows the panel crop with its regions as numbered boxes and gets the
+  panel's and every region's description at once; ``group: crop`` asks once per panel crop and once per region
+  crop (more detail on small regions, 1 + regions/panel times the requests).
 
 Both send one batch per figure. With ``on_unusable: skip`` (default) a panel or region whose answer stays unusable
 keeps what it had (counted as ``lvlm.<component>.skipped``); ``reject`` rejects the figure instead.
@@ -30,8 +33,10 @@ from panel2patch.parsers.lvlm.errors import UnresizableImageError
 from panel2patch.parsers.lvlm.prompts import (
     DESCRIPTION_SCHEMA,
     GROUNDING_SCHEMA,
+    PANEL_DESCRIPTION_SCHEMA,
     description_prompt,
     grounding_prompt,
+    panel_description_prompt,
 )
 from panel2patch.parsers.lvlm.views import crop_view
 from panel2patch.registry import Kind
@@ -118,13 +123,60 @@ class LVLMDescriber(Describer):
 
     component = "descriptions"
 
-    def __init__(self, engine: dict[str, Any], panels: bool = True, regions: bool = True, max_tokens: int = 96,
-                 max_words: int = 40, on_unusable: Literal["skip", "reject"] = "skip") -> None:
+    def __init__(self, engine: dict[str, Any], panels: bool = True, regions: bool = True,
+                 group: Literal["panel", "crop"] = "panel", max_tokens: int = 96, max_words: int = 40,
+                 on_unusable: Literal["skip", "reject"] = "skip") -> None:
         self.engine = shared_engine(engine)
-        self.panels, self.regions = panels, regions
+        self.panels, self.regions, self.group = panels, regions, group
         self.max_tokens, self.max_words, self.on_unusable = max_tokens, max_words, on_unusable
 
     def process(self, figure: Figure, image: Any) -> Figure:
+        return self._by_panel(figure, image) if self.group == "panel" else self._by_crop(figure, image)
+
+    def _text(self, value: Any) -> str | None:
+        words = value.split() if isinstance(value, str) else []
+        if len(words) > self.max_words:
+            count_diagnostic(f"lvlm.{self.component}.shortened")
+        return " ".join(words[: self.max_words]) or None
+
+    def _by_panel(self, figure: Figure, image: Any) -> Figure:
+        """One request per panel: the panel crop, its caption text and its regions as numbered boxes in the crop's
+        pixels (Set-of-Marks); the answer describes the panel and each region."""
+        inside = {p.id: [r for r in figure.regions if r.panel_id == p.id] if self.regions else [] for p in figure.panels}
+        asked = [p for p in figure.panels if self.panels or inside[p.id]]
+        views = _views(self.engine, image, [(p.id, p.box) for p in asked], self.component)
+        by_id = {p.id: p for p in asked}
+        requests = []
+        for pid, view, crop in views:
+            panel, regions = by_id[pid], inside[pid]
+            marks = [(n, [round(v) for v in view.to_view(r.box)], " ".join(r.texts)) for n, r in enumerate(regions)]
+            requests.append(self.engine.request(
+                panel_description_prompt(panel.label, panel.subcaption or "", marks), image=crop,
+                schema=PANEL_DESCRIPTION_SCHEMA, max_tokens=self.max_tokens * (1 + len(regions)),
+                task=self.component, view=view, figure=image, regions=[r.box for r in regions]))
+        for (pid, _, _), answer in zip(views, self.engine.ask(requests, self.component)):
+            result = parsed(answer, self.component, "object")
+            if not result.usable:
+                _unusable(self.component, f"panel {pid}", result, self.on_unusable)
+                continue
+            value, regions = result.value, inside[pid]
+            text = self._text(value.get("description"))
+            if self.panels and text:
+                by_id[pid].description = text
+            elif self.panels:
+                count_diagnostic(f"lvlm.{self.component}.missing")
+            listed = value.get("regions") if isinstance(value.get("regions"), list) else []
+            described = {item.get("region"): item.get("description") for item in listed if isinstance(item, dict)}
+            for n, region in enumerate(regions):
+                region_text = self._text(described.get(n))
+                if region_text:
+                    region.description = region_text
+                else:
+                    count_diagnostic(f"lvlm.{self.component}.missing")
+        return figure
+
+    def _by_crop(self, figure: Figure, image: Any) -> Figure:
+        """One request per panel crop and per region crop."""
         items: dict[str, Any] = {}
         boxes, prompts = [], {}
         if self.panels:
@@ -144,16 +196,13 @@ class LVLMDescriber(Describer):
                     for key, view, crop in views]
         for (key, _, _), answer in zip(views, self.engine.ask(requests, self.component)):
             result = parsed(answer, self.component, "object")
-            text = result.value.get("description") if result.usable else None
-            words = text.split() if isinstance(text, str) else []
-            if not words:
+            text = self._text(result.value.get("description")) if result.usable else None
+            if text is None:
                 if result.usable:
                     result.status, result.detail = "empty", "no description text"
                 _unusable(self.component, key, result, self.on_unusable)
                 continue
-            if len(words) > self.max_words:
-                count_diagnostic(f"lvlm.{self.component}.shortened")
-            items[key].description = " ".join(words[: self.max_words])
+            items[key].description = text
         return figure
 
 

@@ -802,7 +802,7 @@ def describer_script(texts: dict[str, Any]):
 
 def test_descriptions_of_panels_and_regions(lvlm, diagnostics):
     describer = LVLMDescriber(lvlm(describer_script({"p0": ("Confocal image  of tubules.",), "p1": (LONG,),
-                                                     "p0/r0": ("",)})))
+                                                     "p0/r0": ("",)})), group="crop")
     figure = describer.process(describer_figure(), figure_image())
     (batch,) = backend_of(describer).batches
     assert [r.metadata["view"].name for r in batch] == ["p0", "p1", "p0/r0"]
@@ -818,7 +818,7 @@ def test_descriptions_of_panels_and_regions(lvlm, diagnostics):
 
 def test_descriptions_of_panels_only_and_a_word_limit(lvlm, diagnostics):
     describer = LVLMDescriber(lvlm(describer_script({"p0": ("one two three four",), "p1": ("five six",)})),
-                              regions=False, max_words=3)
+                              regions=False, max_words=3, group="crop")
     figure = describer.process(describer_figure(), figure_image())
     assert [r.metadata["view"].name for r in backend_of(describer).requests] == ["p0", "p1"]
     assert [p.description for p in figure.panels] == ["one two three", "five six"]
@@ -827,20 +827,37 @@ def test_descriptions_of_panels_only_and_a_word_limit(lvlm, diagnostics):
 
 def test_an_unusable_description_is_skipped_or_rejects(lvlm, diagnostics):
     texts = {"p0": ("Tubules.",), "p1": "I see a picture.", "p0/r0": ("Nuclei.",)}
-    describer = LVLMDescriber(lvlm(describer_script(texts)))
+    describer = LVLMDescriber(lvlm(describer_script(texts)), group="crop")
     figure = describer.process(describer_figure(), figure_image())
     assert [figure.panels[0].description, figure.panels[1].description, figure.regions[0].description] == [
         "Tubules.", None, "Nuclei."]
     assert diagnostics["lvlm.descriptions.skipped"] == 1
     engine_module._ENGINES.clear()
-    strict = LVLMDescriber(lvlm(describer_script(texts)), on_unusable="reject")
+    strict = LVLMDescriber(lvlm(describer_script(texts)), on_unusable="reject", group="crop")
     with pytest.raises(Reject) as caught:
         strict.process(describer_figure(), figure_image())
     assert caught.value.reason == "lvlm_unusable_answer" and "p1" in caught.value.detail
     engine_module._ENGINES.clear()
-    empty = LVLMDescriber(lvlm(describer_script({**texts, "p1": ("  ",)})), on_unusable="reject")
+    empty = LVLMDescriber(lvlm(describer_script({**texts, "p1": ("  ",)})), on_unusable="reject", group="crop")
     with pytest.raises(Reject, match="empty"):
         empty.process(describer_figure(), figure_image())
+
+
+def test_one_request_per_panel_describes_the_panel_and_its_numbered_regions(lvlm, diagnostics):
+    """The default: each panel crop with its regions as numbered boxes in the crop's pixels, one answer for all."""
+    answers = {"p0": {"description": "Tubules  in cortex.", "regions": [{"region": 0, "description": "A nucleus."},
+                                                                         {"region": 7, "description": "stray"}]},
+               "p1": "not JSON at all"}
+    describer = LVLMDescriber(lvlm(lambda request: answers[request.metadata["view"].name]))
+    figure = describer.process(describer_figure(), figure_image())
+    batch, retry = backend_of(describer).batches  # the unparseable answer is asked again, with a larger budget
+    assert [r.metadata["view"].name for r in batch] == ["p0", "p1"] and [r.metadata["view"].name for r in retry] == ["p1"]
+    view, region = batch[0].metadata["view"], figure.regions[0]
+    assert f"0: {[round(v) for v in view.to_view(region.box)]}" in batch[0].prompt and "arrows mark nuclei." in batch[0].prompt
+    assert batch[0].metadata["regions"] == [region.box] and batch[1].metadata["regions"] == []
+    assert batch[0].max_tokens == 2 * batch[1].max_tokens  # room for the region's sentence
+    assert figure.panels[0].description == "Tubules in cortex." and region.description == "A nucleus."
+    assert figure.panels[1].description is None and diagnostics["lvlm.descriptions.skipped"] == 1
 
 
 # --- the shared engine and its cache -------------------------------------------------------------------------------
@@ -1045,3 +1062,21 @@ def test_a_bare_list_answer_is_usable_at_once(lvlm, diagnostics):
     assert [p.label for p in panels] == ["A", "B"]
     assert diagnostics["lvlm.panels.requests"] == 1 and diagnostics["lvlm.panels.status.ok"] == 1
     assert diagnostics["lvlm.panels.retried"] == 0
+
+
+def test_printed_sub_panels_of_a_caption_label_are_kept(lvlm, diagnostics):
+    """A caption naming ``(Ai–ii)`` reads as label A; the printed Ai and Aii are its panels, not unknown labels."""
+    image = figure_image()
+    top, bottom = (LEFT[0], LEFT[1], LEFT[2], (LEFT[1] + LEFT[3]) / 2), (LEFT[0], (LEFT[1] + LEFT[3]) / 2, *LEFT[2:])
+
+    def answer(request):
+        view = request.metadata["view"]
+        return {"panels": [{"bbox_2d": in_view(view, top), "label": "Ai", "kind": "photo"},
+                           {"bbox_2d": in_view(view, bottom), "label": "Aii", "kind": "photo"},
+                           {"bbox_2d": in_view(view, RIGHT), "label": "B", "kind": "chart"},
+                           {"bbox_2d": in_view(view, RIGHT), "label": "Q", "kind": "chart"}]}
+
+    parser = SetOfMarksPanelParser(engine=lvlm(answer), extra_views="never")
+    panels = parser.parse(image, "(Ai–ii) Cells at day 3 and day 7. (B) Counts.").panels
+    assert [p.label for p in panels] == ["Ai", "Aii", "B"]
+    assert diagnostics["lvlm.panels.box.unknown_label"] == 1  # Q

@@ -113,7 +113,7 @@ def _assemble(caption: str, units: list[str], spans: list[tuple[int, int]], assi
     shared = [units[i] for i in range(first, len(units)) if not assigned[i] and not is_boilerplate(units[i])]
     parts: dict[str, list[str]] = {lab: [] for lab in given}
     for i, labs in enumerate(assigned):
-        text = _without_opening_token(caption, spans[i]) if labs else ""
+        text = without_opening_token(caption, spans[i]) if labs else ""
         for lab in labs:
             if text:
                 parts[lab].append(text)
@@ -122,7 +122,7 @@ def _assemble(caption: str, units: list[str], spans: list[tuple[int, int]], assi
                         clauses=rules.clauses)
 
 
-def _without_opening_token(caption: str, span: tuple[int, int]) -> str:
+def without_opening_token(caption: str, span: tuple[int, int]) -> str:
     """The unit's text without the label token it opens with (``(B) Images`` -> ``Images``)."""
     from panel2patch.parsers.captions.tokens import scan_tokens
 

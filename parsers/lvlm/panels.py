@@ -7,7 +7,9 @@ the same question goes to ``scales`` re-scaled and ``crops`` cropped views of th
 one label that overlap at ``merge_iou`` form a cluster whose votes are the views that found it, its box the
 coordinate-wise median; each label keeps its best-voted cluster (one panel per printed label), clusters of two labels
 that overlap at ``conflict_iou`` keep the better voted, and unlabelled boxes survive only away from labelled panels.
-A box that a crop view cuts (touching a crop edge inside the figure) is left out. A figure whose answers all stay
+A box that a crop view cuts (touching a crop edge inside the figure) is left out. Labels are kept in the
+caption's spelling; a printed sub-panel of a caption label (``Aii`` where the caption names ``(Ai–ii)``) is kept as
+printed, other labels the caption does not name are dropped. A figure whose answers all stay
 unusable is rejected (``lvlm_unusable_answer``); a usable answer with no box gives one panel covering the figure.
 """
 
@@ -48,6 +50,27 @@ def caption_labels(caption: str | None) -> list[str]:
 
     keys = LabelCaptionSplitter().split(caption, None).segments
     return [k for k in keys if k.isalnum() and len(k) <= 4]
+
+
+def caption_label(printed: str, labels: list[str]) -> str | None:
+    """``printed`` as the caption spells it, or as printed when it is a sub-panel of a caption label (``Aii`` of a
+    caption naming ``(Ai–ii)``, read as ``A``); None when the caption names neither."""
+    from panel2patch.parsers.captions.tokens import sub_panel
+
+    known = {normalise_label(lab): lab for lab in labels}
+    key = normalise_label(printed)
+    if key in known:
+        return known[key]
+    text = "".join(printed.split()).strip("()[]{}.,:;")
+    parent = sub_panel(text)
+    return text if parent is not None and normalise_label(parent[0]) in known else None
+
+
+def _parent(label: str) -> str:
+    from panel2patch.parsers.captions.tokens import sub_panel
+
+    parent = sub_panel(label)
+    return normalise_label(parent[0] if parent else label)
 
 
 class SetOfMarksPanelParser(FigureParser):
@@ -99,9 +122,14 @@ class SetOfMarksPanelParser(FigureParser):
             statuses.append(result.status)
             if not result.usable:
                 continue
-            items, counts = sanitise_boxes(result.value, view, size, caption_labels=labels or None, whole_iou=None)
+            items, counts = sanitise_boxes(result.value, view, size, whole_iou=None)
             count_boxes(counts, COMPONENT)
             for item in items:
+                if labels and item.label is not None:
+                    item.label = caption_label(item.label, labels)
+                    if item.label is None:
+                        count_diagnostic(f"lvlm.{COMPONENT}.box.unknown_label")
+                        continue
                 if view.kind == "crop" and _cut_by(item.box, view, size):
                     count_diagnostic(f"lvlm.{COMPONENT}.box.cut_by_view")
                     continue
@@ -141,7 +169,7 @@ class SetOfMarksPanelParser(FigureParser):
             count_diagnostic(f"lvlm.{COMPONENT}.no_panels")
             return [Panel(id="p0", box=whole, provenance="lvlm_panels:no_panels")]
         order = {normalise_label(lab): i for i, lab in enumerate(labels)}
-        chosen.sort(key=lambda gv: (order.get(normalise_label(gv[0][0].label or ""), len(order)),
+        chosen.sort(key=lambda gv: (order.get(_parent(gv[0][0].label or ""), len(order)),
                                     round(_median(gv[0])[1] / max(size[1], 1) * 10), _median(gv[0])[0]))
         panels = []
         for n, (g, votes) in enumerate(chosen):
@@ -157,13 +185,16 @@ def _median(group: list[_Found]) -> Box:
 
 def _agrees(found: list[_Found], labels: list[str], statuses: list[str]) -> bool:
     """Whether the full view's answer needs no second opinion: usable, with boxes, and (when the caption names
-    labels) exactly the caption's labels, each once, and no unlabelled box."""
+    labels) exactly the caption's labels, each once (sub-panels ``Ai``, ``Aii`` standing for ``A``), and no
+    unlabelled box."""
     if not statuses or statuses[0] not in ("ok", "repaired") or not found:
         return False
     if not labels:
         return True
     got = [normalise_label(f.label) if f.label else None for f in found]
-    return None not in got and sorted(got) == sorted(normalise_label(lab) for lab in labels)
+    if None in got or len(set(got)) < len(got):
+        return False
+    return {_parent(f.label) for f in found} == {normalise_label(lab) for lab in labels}
 
 
 def _cut_by(box: Box, view: View, size: tuple[int, int], margin: float = 0.01) -> bool:

@@ -35,6 +35,11 @@ MARKER_SCHEMA = _listing("markers", {"bbox_2d": _BOX, "kind": {"type": "string",
 SPLIT_SCHEMA = _listing("units", {"unit": {"type": "integer"}, "labels": {"type": "array", "items": {"type": "string"}}},
                         ("unit", "labels"))
 GROUNDING_SCHEMA = _listing("regions", {"bbox_2d": _BOX, "phrase": {"type": "string"}}, ("bbox_2d", "phrase"))
+PANEL_DESCRIPTION_SCHEMA = {"type": "object", "properties": {
+    "description": {"type": "string"},
+    "regions": {"type": "array", "items": {"type": "object", "properties": {
+        "region": {"type": "integer"}, "description": {"type": "string"}}, "required": ["region", "description"],
+        "additionalProperties": False}}}, "required": ["description", "regions"], "additionalProperties": False}
 DESCRIPTION_SCHEMA = {"type": "object", "properties": {"description": {"type": "string"}}, "required": ["description"],
                       "additionalProperties": False}
 
@@ -88,3 +93,18 @@ def description_prompt(what: str, text: str) -> str:
     return (f"This is {what} of a scientific figure.{context} Describe what the image shows in one short sentence "
             "of at most 30 words, in plain scientific language, without repeating the caption. Answer with JSON "
             'only, like {"description": "Confocal image of a kidney tubule with nuclei stained blue."}')
+
+
+def panel_description_prompt(label: str | None, text: str, regions: Sequence[tuple[int, list[int], str]]) -> str:
+    """The panel and its numbered region boxes ``(number, [x1, y1, x2, y2] in this image's pixels, caption text)``."""
+    name = f"panel {label}" if label else "a panel"
+    context = f' The caption says: "{text}"' if text else ""
+    marks = "".join(f"\n{n}: {box}" + (f' ("{said}")' if said else "") for n, box, said in regions)
+    listed = (" The numbered boxes below, [x1, y1, x2, y2] in pixels of this image, mark regions of it; describe "
+              "each in one short sentence too, what it shows." + marks) if regions else ""
+    example = json.dumps({"description": "Confocal image of a kidney tubule with nuclei stained blue.",
+                          "regions": [{"region": 0, "description": "A dividing cell at the tubule wall."}]
+                          if regions else []})
+    return (f"This is {name} of a scientific figure.{context} Describe what the image shows in one short sentence "
+            "of at most 30 words, in plain scientific language, without repeating the caption." + listed +
+            " Answer with JSON only, like " + example)

@@ -52,7 +52,7 @@ class ReferenceBackend(Backend):
             if figure is not None:
                 with Image.open(root / entry["image"]) as image:
                     self.by_sha[image_sha256(image.convert("RGB"))] = figure
-        self._seen: dict[int, str] = {}
+        self._last: tuple[Any, str] | None = None
 
     def generate(self, requests: Sequence[Request]) -> list[Answer]:
         return [Answer(json.dumps(self._answer(r)), "stop", backend=self.name) for r in requests]
@@ -61,9 +61,9 @@ class ReferenceBackend(Backend):
         meta = request.metadata
         if "figure" in meta:
             image = meta["figure"]
-            sha = self._seen.get(id(image)) or image_sha256(image)
-            self._seen = {id(image): sha}
-            figure = self.by_sha.get(sha)
+            if self._last is None or self._last[0] is not image:  # the image itself is kept: ids are reused
+                self._last = (image, image_sha256(image))
+            figure = self.by_sha.get(self._last[1])
         else:
             figure = self.by_caption.get(str(meta.get("caption", "")).strip())
         if figure is None:
@@ -91,6 +91,11 @@ class ReferenceBackend(Backend):
         if task == "grounding":
             return {"regions": [{"bbox_2d": _box(view, r.box), "phrase": r.texts[0]} for r in figure.regions
                                 if r.texts and _centre_in(r.box, view.crop)]}
+        if task == "descriptions" and "regions" in request.metadata:
+            regions = [View(f"r{n}", "crop", tuple(box), (1, 1), view.image_size)
+                       for n, box in enumerate(request.metadata["regions"])]
+            return {"description": _description(figure, view),
+                    "regions": [{"region": n, "description": _description(figure, r)} for n, r in enumerate(regions)]}
         if task == "descriptions":
             return {"description": _description(figure, view)}
         raise MissingAnswerError(f"reference backend: unknown task {task!r}")
@@ -116,9 +121,10 @@ def _centre_in(box: Any, crop: Any) -> bool:
 def _units(figure: Figure, units: Sequence[str]) -> list[dict[str, Any]]:
     """Each unit with the labels of the panels whose reference sub-caption holds its text (token removed)."""
     out = []
+    from .captions import without_opening_token
+
     for i, unit in enumerate(units):
-        body = unit.split(")", 1)[1].strip() if unit.startswith("(") and ")" in unit[:12] else unit
-        body = body[2:].strip() if len(body) > 2 and body[1] in ".," and body[0].isalpha() else body
+        body = without_opening_token(unit, (0, len(unit)))
         labels = [p.label for p in figure.panels if p.label and body and body in (p.subcaption or "")]
         shared = any(body and body in (p.preamble or "") for p in figure.panels)
         everyone = len(labels) == len([p for p in figure.panels if p.label]) and len(labels) > 1
