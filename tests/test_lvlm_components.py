@@ -1080,3 +1080,20 @@ def test_printed_sub_panels_of_a_caption_label_are_kept(lvlm, diagnostics):
     panels = parser.parse(image, "(Ai–ii) Cells at day 3 and day 7. (B) Counts.").panels
     assert [p.label for p in panels] == ["Ai", "Aii", "B"]
     assert diagnostics["lvlm.panels.box.unknown_label"] == 1  # Q
+
+
+def test_dropped_clusters_are_counted_not_lost_silently(lvlm, diagnostics):
+    """Two boxes labelled A: one panel A, the other counted; an unlabelled box over a labelled panel: counted."""
+    image = figure_image()
+    small = (RIGHT[0], RIGHT[1], RIGHT[0] + 40, RIGHT[1] + 40)  # the smaller of two equally voted A boxes loses
+
+    def answer(request):
+        view = request.metadata["view"]
+        return {"panels": [{"bbox_2d": in_view(view, LEFT), "label": "A", "kind": "photo"},
+                           {"bbox_2d": in_view(view, small), "label": "A", "kind": "chart"},
+                           {"bbox_2d": in_view(view, LEFT), "label": None, "kind": "photo"}]}
+
+    parser = SetOfMarksPanelParser(engine=lvlm(answer), extra_views="never")
+    panels = parser.parse(image, "(A) Cells. Scale bar, 10 µm.").panels
+    assert [p.label for p in panels] == ["A"]
+    assert diagnostics["lvlm.panels.duplicate_label"] == 1 and diagnostics["lvlm.panels.unlabelled_overlap"] == 1

@@ -153,18 +153,22 @@ class SetOfMarksPanelParser(FigureParser):
         best: list[tuple[list[_Found], int]] = []
         for key, groups in clusters.items():
             scored = [(g, len({f.view for f in g})) for g in groups]
-            scored = [(g, v) for g, v in scored if v >= need]
-            if key is not None and scored:
-                scored = [max(scored, key=lambda gv: (gv[1], any(f.view == "full" for f in gv[0]), box_area(gv[0][0].box)))]
-            best += scored
+            voted = [(g, v) for g, v in scored if v >= need]
+            count_diagnostic(f"lvlm.{COMPONENT}.few_votes", len(scored) - len(voted))
+            if key is not None and len(voted) > 1:  # one panel per printed label: the best-voted cluster
+                count_diagnostic(f"lvlm.{COMPONENT}.duplicate_label", len(voted) - 1)
+                voted = [max(voted, key=lambda gv: (gv[1], any(f.view == "full" for f in gv[0]), box_area(gv[0][0].box)))]
+            best += voted
         labelled = [(g, v) for g, v in best if g[0].label is not None]
         keep = box_nms([_median(g) for g, _ in labelled], [float(v) for _, v in labelled], self.conflict_iou)
         if len(keep) < len(labelled):
             count_diagnostic(f"lvlm.{COMPONENT}.label_conflicts", len(labelled) - len(keep))
         chosen = [labelled[k] for k in sorted(keep)]
-        for g, v in best:
-            if g[0].label is None and all(box_inside_share(_median(g), _median(c)) < 0.3 for c, _ in chosen):
+        for g, v in (gv for gv in best if gv[0][0].label is None):
+            if all(box_inside_share(_median(g), _median(c)) < 0.3 for c, _ in chosen):
                 chosen.append((g, v))
+            else:
+                count_diagnostic(f"lvlm.{COMPONENT}.unlabelled_overlap")
         if not chosen:
             count_diagnostic(f"lvlm.{COMPONENT}.no_panels")
             return [Panel(id="p0", box=whole, provenance="lvlm_panels:no_panels")]
