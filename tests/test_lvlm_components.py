@@ -858,6 +858,7 @@ def test_one_request_per_panel_describes_the_panel_and_its_numbered_regions(lvlm
     assert batch[0].max_tokens == 2 * batch[1].max_tokens  # room for the region's sentence
     assert figure.panels[0].description == "Tubules in cortex." and region.description == "A nucleus."
     assert figure.panels[1].description is None and diagnostics["lvlm.descriptions.skipped"] == 1
+    assert diagnostics["lvlm.descriptions.unknown_region"] == 1  # region 7 of a panel with one region
 
 
 # --- the shared engine and its cache -------------------------------------------------------------------------------
