@@ -88,24 +88,27 @@ class MineCommand(Command):
         parser.add_argument("--limit", type=int, help="mine at most this many figures")
         parser.add_argument("--workers", type=int, help="worker processes, each a mining shard of its own "
                                                         "(default: the cores available to this rank; re-run with the same number)")
+        parser.add_argument("--pool", type=int, default=1, help="figures each worker mines at once, in threads, so "
+                                                                "that an LVLM engine answers their requests together")
 
     def run(self, args: argparse.Namespace) -> int:
         from panel2patch.config import load, validate
-        from panel2patch.mining import Miner
 
-        from .mine_workers import default_workers, mine_in_workers, use_gpu_share
+        from .mine_workers import default_workers, make_miner, mine_in_workers, use_gpu_share
 
         recipe = load(args.recipe, args.overrides)
         shard, num_shards = parse_shard(args.shard)
         workers = default_workers() if args.workers is None else args.workers
         if workers < 1 or (args.limit is not None and args.limit < 0):
             raise Panel2PatchError(f"--workers must be >= 1 (got {workers}) and --limit >= 0")
+        if args.pool < 1:
+            raise Panel2PatchError(f"--pool must be >= 1 (got {args.pool})")
         if workers == 1:
             use_gpu_share()  # before any component starts CUDA
-            stats = Miner(recipe, shard, num_shards, limit=args.limit).run_shard()
+            stats = make_miner(recipe, shard, num_shards, args.limit, args.pool).run_shard()
         else:
             validate(recipe)  # refuse a bad recipe once, here, rather than once per worker
-            stats = mine_in_workers(recipe, shard, num_shards, workers, args.limit)
+            stats = mine_in_workers(recipe, shard, num_shards, workers, args.limit, pool=args.pool)
         rejects = sum(stats.rejects.values())
         print(
             f"mined {stats.inputs} inputs: {stats.figures} figures "

@@ -80,9 +80,21 @@ def worker_limits(limit: int | None, workers: int) -> list[int | None]:
     return [limit // workers + (k < limit % workers) for k in range(workers)]
 
 
+def make_miner(recipe: Any, shard: int, num_shards: int, limit: int | None, pool: int = 1) -> Any:
+    """A :class:`~panel2patch.mining.Miner`, or with ``pool`` > 1 a :class:`~.mine_pool.PooledMiner`."""
+    from panel2patch.mining import Miner
+
+    if pool == 1:
+        return Miner(recipe, shard, num_shards, limit=limit)
+    from .mine_pool import PooledMiner
+
+    return PooledMiner(recipe, shard, num_shards, limit=limit, pool=pool)
+
+
 def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limit: int | None = None,
-                    progress: bool = True) -> Any:
-    """Mine rank ``shard`` of ``num_shards`` with ``workers`` processes; the summed :class:`ChunkStats`."""
+                    progress: bool = True, pool: int = 1) -> Any:
+    """Mine rank ``shard`` of ``num_shards`` with ``workers`` processes (each mining ``pool`` figures at once); the
+    summed :class:`ChunkStats`."""
     from tqdm import tqdm
 
     from panel2patch.mining import ChunkStats
@@ -94,7 +106,7 @@ def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limi
     procs = [
         context.Process(target=_worker, name=f"panel2patch-mine-{shard * workers + k}",
                         args=(recipe, shard * workers + k, num_shards * workers, limit_k, threads,
-                              gpu_share(gpus, local_rank, ranks, k, workers), messages))
+                              gpu_share(gpus, local_rank, ranks, k, workers), messages, pool))
         for k, limit_k in enumerate(worker_limits(limit, workers))
     ]
     for proc in procs:
@@ -134,16 +146,14 @@ def mine_in_workers(recipe: Any, shard: int, num_shards: int, workers: int, limi
 
 
 def _worker(recipe: Any, shard: int, num_shards: int, limit: int | None, threads: int, gpus: list[str],
-            messages: Any) -> None:
+            messages: Any, pool: int = 1) -> None:
     for name in THREAD_VARIABLES:  # before numpy, torch or onnxruntime are imported in this process
         os.environ[name] = str(threads)
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     name = multiprocessing.current_process().name
     try:
-        from panel2patch.mining import Miner
-
-        miner = Miner(recipe, shard, num_shards, limit=limit)
+        miner = make_miner(recipe, shard, num_shards, limit, pool)
         stats = miner.run_shard(progress=lambda n: messages.put(("items", name, n)))
         messages.put(("done", name, stats.to_json()))
     except Panel2PatchError as exc:

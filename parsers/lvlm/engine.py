@@ -113,7 +113,8 @@ class Engine:
         self.cache = AnswerCache(settings.cache) if settings.cache else None
         self.client = LVLMClient(self.backend, self.cache, retry_factor=settings.retry_factor,
                                  max_retry_tokens=settings.max_retry_tokens)
-        self._lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._queue_lock, self._send_lock = threading.Lock(), threading.Lock()
 
     def request(self, prompt: str, image: Any = None, schema: dict[str, Any] | None = None, max_tokens: int = 1024,
                 expect: str | None = "any", system: str | None = None, **metadata: Any) -> Request:
@@ -126,11 +127,25 @@ class Engine:
     def ask(self, requests: Sequence[Request], component: str) -> list[Answer]:
         """The answers to ``requests`` (one batched backend call for those not cached), counted under
         ``lvlm.<component>.``: ``requests``, ``cache_hits``, ``retried``, ``tokens_in``/``tokens_image``/``tokens_out``
-        and ``status.<status>``."""
+        and ``status.<status>``.
+
+        Thread-safe, and concurrent callers (figures mined at once, ``panel2patch mine --pool``) are answered
+        together: while one batch is with the backend the others queue, and the next caller to get the backend sends
+        everything queued as one batch. A batch that fails is sent again caller by caller, so one caller's error
+        (a missing recorded answer) stays its own."""
         if not requests:
             return []
-        with self._lock:  # the client and its cache are not thread-safe
-            answers = self.client.generate(requests)
+        pending = _Pending(list(requests))
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._send_lock:  # the client and its cache are not thread-safe
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._send(batch)
+        if pending.error is not None:
+            raise pending.error
+        answers = pending.answers
         prefix = f"lvlm.{component}."
         count_diagnostic(prefix + "requests", len(answers))
         count_diagnostic(prefix + "cache_hits", sum(a.cached for a in answers))
@@ -141,6 +156,31 @@ class Engine:
             if answer.status is not None:
                 count_diagnostic(f"{prefix}status.{answer.status}")
         return answers
+
+    def _send(self, batch: list[_Pending]) -> None:
+        try:
+            answers = self.client.generate([r for p in batch for r in p.requests])
+        except Exception as exc:
+            if len(batch) > 1:
+                for pending in batch:
+                    self._send([pending])
+                return
+            batch[0].error, batch[0].done = exc, True
+            return
+        start = 0
+        for pending in batch:
+            pending.answers, pending.done = answers[start:start + len(pending.requests)], True
+            start += len(pending.requests)
+
+
+@dataclass
+class _Pending:
+    """One caller's requests waiting for a batch, then its answers or error."""
+
+    requests: list[Request]
+    answers: list[Answer] = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
 
 
 def parsed(answer: Answer, component: str, expect: str = "list", list_key: str | None = None) -> ParsedAnswer:
