@@ -52,12 +52,13 @@ from panel2patch.config import Recipe, load
 from panel2patch.errors import Reject
 from panel2patch.hookspecs import hookimpl
 from panel2patch.images import open_image
-from panel2patch.mining import ChunkStats, Miner
+from panel2patch.mining import ChunkStats
 from panel2patch.parsers.lvlm import engine as lvlm_engine
 from panel2patch.parsers.lvlm.backends import render_prompt
 from panel2patch.parsers.lvlm.cache import Answer, Backend, Request
 from panel2patch.parsers.lvlm.errors import BackendError
 from panel2patch.parsers.lvlm.views import FACTOR, MIN_PIXELS, image_sha256
+from panel2patch.plugins.mine_workers import make_miner
 from panel2patch.run import versions
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -96,19 +97,23 @@ def _processor(folder: str) -> Any:
 
 class MeteredBackend(Backend):
     """The ``backend`` built with ``args`` (``reference`` by default), with each answer's ``tokens_in``,
-    ``tokens_image`` and ``tokens_out`` set from the Qwen2.5-VL processor saved in ``processor``; :attr:`chars`
+    ``tokens_image`` and ``tokens_out`` set from the Qwen2.5-VL processor saved in ``processor``, after ``latency``
+    seconds per call; :attr:`calls` counts calls, :attr:`chars`
     counts prompt and answer characters by component, :attr:`extra_view_figures` the figures whose panels were
     asked again on extra views."""
 
     name = "metered"
 
-    def __init__(self, processor: str, args: dict[str, Any], backend: str = "reference") -> None:
+    def __init__(self, processor: str, args: dict[str, Any], backend: str = "reference", latency: float = 0.0) -> None:
         self.inner = manager.build("lvlm_backends", backend, args)
         self.folder, self.processor = processor, _processor(processor)
         self.chars: Counter[str] = Counter()
-        self.extra_view_figures = 0
+        self.extra_view_figures = self.calls = 0
+        self.latency = latency
 
     def generate(self, requests: Sequence[Request]) -> list[Answer]:
+        self.calls += 1
+        time.sleep(self.latency)  # a model that takes time, so that concurrent figures queue behind a call
         answers = self.inner.generate(requests)
         first = requests[0].metadata if requests else {}
         if first.get("task") == "panels" and first["view"].kind != "full":
@@ -200,10 +205,11 @@ def _recipe(name: str, figures: FigureSet, out: Path, lvlm: dict[str, Any]) -> R
     return dataclasses.replace(recipe, recorded=None)
 
 
-def mine(recipe: Recipe, desc: str, n: int) -> tuple[ChunkStats, float]:
-    """Mine with a fresh engine (the answer cache read from its file); the stats and the seconds of the run."""
+def mine(recipe: Recipe, desc: str, n: int, pool: int = 1) -> tuple[ChunkStats, float]:
+    """Mine with a fresh engine (the answer cache read from its file), ``pool`` figures at once; the stats and the
+    seconds of the run."""
     lvlm_engine._ENGINES.clear()
-    miner = Miner(recipe)
+    miner = make_miner(recipe, 0, 1, None, pool)
     with tqdm(total=n, desc=desc, unit="fig", file=sys.stderr) as bar:
         start = time.perf_counter()
         stats = miner.run_shard(progress=bar.update)
@@ -259,6 +265,27 @@ def count(name: str, figures: FigureSet, work: Path) -> dict[str, Any]:
             "rejects": dict(stats.rejects), "min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels,
             "extra_view_share": backend.extra_view_figures / n, "extra_views": diag["lvlm.panels.extra_views"] / n,
             "seconds": round(seconds, 2), "components": components, "total": total}
+
+
+def pooling(figures: FigureSet, work: Path, pools: Sequence[int] = (1, 8), name: str = "lvlm_72b",
+            latency: float = 0.2) -> list[dict]:
+    """Backend calls per figure of recipe ``name`` with ``pool`` figures mined at once: the batches a vllm engine
+    would get (``panel2patch mine --pool``), against the sequential run as the baseline. Each call takes ``latency``
+    seconds, as a model's would (the reference answers take none, and nothing would queue behind them)."""
+    rows = []
+    for pool in pools:
+        settings = lvlm_engine.engine_settings(load(name).config["lvlm"])
+        recipe = _recipe(name, figures, work / f"{name}-pool{pool}", {
+            "backend": "metered", "cache": None, "backends.metered": {
+                "processor": tiny_folder(work, settings.min_pixels, settings.max_pixels), "args": _reference(figures),
+                "latency": latency}})
+        stats, seconds = mine(recipe, f"{name} --pool {pool}", figures.figures, pool)
+        calls = lvlm_engine.shared_engine(recipe.config["lvlm"]).backend.calls
+        requests = sum(n for k, n in stats.diagnostics.items() if k.endswith(".requests"))
+        rows.append({"recipe": name, "pool": pool, "latency": latency, "figures": stats.inputs, "backend_calls": calls,
+                     "calls_per_figure": calls / max(stats.inputs, 1), "requests_per_call": requests / max(calls, 1),
+                     "seconds": round(seconds, 2)})
+    return rows
 
 
 # --- throughput ----------------------------------------------------------------------------------------------------
@@ -443,12 +470,26 @@ def markdown(result: dict[str, Any]) -> str:
                   "disagrees with the caption), `markers` (`lvlm_markers`: one request per panel crop), `splitter` "
                   "(`lvlm_splitter`: one text-only request per figure with two or more labels), `grounding` "
                   "(`lvlm_grounding`: one request per panel with a sub-caption and a pointing marker), "
-                  "`descriptions` (`lvlm_descriptions`: one request per panel and per region crop). `lvlm_7b` "
+                  "`descriptions` (`lvlm_descriptions`: one request per panel, its regions as numbered boxes). `lvlm_7b` "
                   "finds markers with the CPU detector `shape_markers` (no marker requests) and writes no "
                   "descriptions. Answers hold what the annotations hold: where they have no markers, `lvlm_markers` "
                   "answers none and so no panel is asked for grounding; the real sets annotate no regions and no "
                   "descriptions, so their grounding answers are empty and each description is one templated "
                   "sentence (a model writes up to 40 words): there, these two answers are shorter than a model's."]
+    if result.get("pooling"):
+        lines += ["", "## Batches of figures (`panel2patch mine --pool N`)", "",
+                  "Backend calls (one `generate` call of a vllm engine each) per figure on the demo set, answers from "
+                  f"the `reference` backend after {result['pooling'][0]['latency']:g} s per call (a model takes "
+                  "time, so concurrent figures queue behind a call); the sequential run (pool 1) is the baseline.",
+                  ""]
+        base = result["pooling"][0]["backend_calls"]
+        first = result["pooling"][0]["seconds"]
+        lines += _table(["recipe", "pool", "figures", "backend calls", "calls/figure", "requests/call", "seconds",
+                         "calls vs pool 1", "time vs pool 1"],
+                        [[r["recipe"], str(r["pool"]), str(r["figures"]), str(r["backend_calls"]),
+                          _n(r["calls_per_figure"], 2), _n(r["requests_per_call"], 1), f"{r['seconds']:.1f}",
+                          f"{base / max(r['backend_calls'], 1):.1f}x fewer", f"{first / max(r['seconds'], 1e-9):.1f}x faster"]
+                         for r in result["pooling"]])
     if result["throughput"]:
         lines += ["", "## Throughput on this machine", "",
                   "One torch thread. The HTTP server runs in this process on 127.0.0.1 and answers what the "
@@ -502,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         figure_sets = ([demo_set(work / "demo", args.demo)] if "demo" in sets else []) + real_sets(
             args.data, [s for s in sets if s != "demo"], work)
         counts = [count(name, figures, work) for name in recipes for figures in figure_sets]
+        pooled = pooling(demo_set(work / "demo", args.demo), work) if "demo" in sets and args.demo else []
         throughput = []
         if args.throughput:
             bench = demo_set(work / "demo", args.throughput)
@@ -511,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
               "versions": versions("torch", "transformers", "openai", "fastapi", "uvicorn"),
               "command": " ".join(["python benchmarks/lvlm.py", *sys.argv[1:]] if argv is None else argv),
               "seconds": round(time.perf_counter() - started, 1), "token_note": TOKEN_NOTE,
-              "counts": counts, "throughput": throughput}
+              "counts": counts, "pooling": pooled, "throughput": throughput}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lvlm.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     text = markdown(result)
