@@ -75,6 +75,28 @@ def test_partition_cuts_nearest_the_next_letters_and_leaves_shared_titles_out():
     assert cells[2] == (5, 60, 60, 95) and cells[3] == (64, 60, 115, 95)
 
 
+def test_partition_prefers_the_widest_of_equally_clean_gutters():
+    mask = np.zeros((100, 100), bool)
+    mask[5:45, 5:45] = True  # A
+    mask[55:95, 5:45] = True  # B, below A
+    mask[5:47, 50:95] = True  # C, beside both, with a thin gap level with the A/B gutter
+    mask[50:95, 50:95] = True
+    cells = partition(mask, [(5, 5, 9, 9), (5, 55, 9, 59), (50, 5, 54, 9)])
+    assert cells is not None
+    assert cells[2] == (50, 5, 95, 95)
+
+
+def test_partition_cuts_at_the_gutter_before_a_letter_though_an_arrow_crosses_it():
+    mask = np.zeros((100, 100), bool)
+    mask[10:90, 5:19] = True  # A: two parts with a clean stripe between them
+    mask[10:90, 22:40] = True
+    mask[49:52, 40:50] = True  # an arrow from A to B across their gutter
+    mask[10:90, 50:95] = True  # B
+    cells = partition(mask, [(5, 10, 9, 14), (50, 10, 54, 14)])
+    assert cells is not None
+    assert cells[0][2] >= 40 and cells[1][0] >= 45
+
+
 def test_partition_refuses_letters_it_cannot_separate():
     mask = np.ones((50, 50), bool)
     assert partition(mask, [(10, 10, 14, 14), (11, 11, 15, 15)]) is None

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: Letters whose upper- and lower-case shapes differ only in size: OCR cannot tell their case.
 SAME_SHAPE = set("cosuvwxz")
+#: Height of a lower-case letter without ascender relative to one with it.
+X_HEIGHT = 0.7
 
 
 @dataclass
@@ -44,17 +46,18 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.3
     times their height, on a surround of the other tone (80 % of the pixels around them) and alone on
     their line (no glyph of text size within half their height beside them, brackets apart: not part
-    of a word or a number). At most ``most`` are read, the tallest first and none below the tallest
-    quarter: panel letters are set larger than tick labels and most other text. Reads of
-    ``min_confidence`` or more count: the recogniser is unsure of lone letters, and the series (one
-    height, consecutive letters) is the stronger evidence.
+    of a word or a number; a bracket reaches below the letter's baseline). At most ``most`` are read,
+    the tallest first and none below the x-height of the tallest quarter: panel letters are set larger
+    than tick labels and most other text. Reads of ``min_confidence`` or more count: the recogniser is
+    unsure of lone letters, and the series (one height, consecutive letters) is the stronger evidence.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
     glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
     if len(glyphs) < 2:
         return []
-    floor = float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
+    # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
     chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
     letters = []
     for (box, _), (text, conf) in zip(chosen, reader.recognise([crop for _, crop in chosen])):
@@ -96,7 +99,9 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
         near = ((y1 > y[k] + 0.3 * h[k]) & (y < y1[k] - 0.3 * h[k]) & (h >= 0.25 * h[k]) & (h <= 2 * h[k])
                 & (x < x1[k] + gap) & (x1 > x[k] - gap))
         near[k] = False
-        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 1.6 * h[k])
+        # a bracket reaches below the baseline of the letter it encloses; a ``1``, ``l`` or ``t`` of
+        # the same word does not
+        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 1.6 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
         holds = (x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k])
         if (near & ~holds & ~bracket).any():
             continue

@@ -253,8 +253,10 @@ class LayoutParser(FigureParser):
         The candidates stay as they are when their own letters already are a complete series
         ``a, b, c ...`` of three or more (the scan is skipped), or when the scan finds fewer than three
         letters, fewer than three quarters as many as the corner reading, or no more than it when those
-        sit at another corner than the top-left. ``allowed``: the letters the caption names (lower
-        case), when it names some; others found are text inside panels.
+        sit at another corner than the top-left. Letters read at candidates' corners that the scan
+        missed join it (:func:`_corner_letters`); a letter whose cell holds no panel-sized ink is
+        dropped and the figure cut again. ``allowed``: the letters the caption names (lower case), when
+        it names some; others found are text inside panels.
         """
         from ..labels.scan import scan_labels
 
@@ -269,6 +271,7 @@ class LayoutParser(FigureParser):
             return blocks
         if complete and read >= 0.75 * len(found):
             return blocks
+        found = found + _corner_letters(blocks, found, allowed)
         # the corner reading sees each letter beside its panel's other text and settles its case better
         cases = [b.label.isupper() for b in blocks for f in found if b.label is not None and b.label_box is not None
                  and b.label.lower() == f.text.lower() and box_inside_share(f.box, b.label_box) >= 0.5]
@@ -278,8 +281,19 @@ class LayoutParser(FigureParser):
                 f.text = f.text.upper() if upper else f.text.lower()
         anchors = [(int(f.box[0] // scale), int(f.box[1] // scale), max(int(f.box[0] // scale) + 1, -(-int(f.box[2]) // scale)),
                     max(int(f.box[1] // scale) + 1, -(-int(f.box[3]) // scale))) for f in found]
-        cells = partition(mask, anchors)
-        if cells is None:
+        # a letter whose cell holds nothing but the letter heads no panel (a stray glyph read as a
+        # letter): it is dropped and the figure cut again without it
+        min_area = self.min_panel_frac * mask.size
+        for _ in range(3):
+            cells = partition(mask, anchors)
+            if cells is None or len(found) < 3:
+                return blocks
+            empty = {k for k, (c, a) in enumerate(zip(cells, anchors)) if area(box_union(c, a)) < min_area}
+            if not empty:
+                break
+            found = [f for k, f in enumerate(found) if k not in empty]
+            anchors = [a for k, a in enumerate(anchors) if k not in empty]
+        else:
             return blocks
         out = []
         for f, cell, a in zip(found, cells, anchors):
@@ -299,6 +313,25 @@ class LayoutParser(FigureParser):
             score=round(float(score), 3),
             provenance="layout",
         )
+
+
+def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) -> list:
+    """Letters read at candidates' corners that the scan missed and that continue its series (ranks
+    up to one past its last): a glyph on a picture or beside a tick label is not lone, but at a
+    panel corner it is still that panel's letter."""
+    from ..labels.scan import FoundLabel
+
+    have = {f.text.lower() for f in found}
+    last = max((ord(t) - 97 for t in have), default=-1)
+    out = []
+    for b in blocks:
+        text = (b.label or "").lower()
+        if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z" or text in have
+                or ord(text) - 97 > last + 1 or (allowed and text not in allowed)):
+            continue
+        have.add(text)
+        out.append(FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score)))
+    return out
 
 
 def caption_letters(caption: str | None) -> set[str] | None:

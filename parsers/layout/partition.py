@@ -4,9 +4,11 @@ A figure's panel letters sit at the top-left corners of their panels (the conven
 journal), so the figure can be cut, recursively, by straight lines that each separate the letters into
 two groups: above and below a horizontal line, or left and right of a vertical one. Each line is drawn
 where it crosses the least ink between the two groups, nearest the letters it opens (a panel starts at
-its letter; the space before it is the gutter). A panel is then the ink of its cell. Unlike gutter
-cutting, this keeps touching panels apart wherever a letter starts a new one, and keeps everything
-one letter governs (sub-images, rows of conditions, legends) in one panel.
+its letter; the space before it is the gutter), or at a nearly clean line just before those letters
+(a gutter crossed by an arrow); of equally clean cuts, the one along the widest gutter wins. A panel is
+then the ink of its cell. Unlike gutter cutting, this keeps touching panels apart wherever a letter
+starts a new one, and keeps everything one letter governs (sub-images, rows of conditions, legends) in
+one panel.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from .segmenter import IBox
 
 #: A line within this share of its length of the least ink counts as equally clean.
 CLEAN_SLACK = 0.01
+#: The gutter before a group of letters lies within this many letter heights of them ...
+NEAR_LETTERS = 4
+#: ... and crosses at most this share of its length more ink than the cleanest line.
+NEAR_INK = 0.05
 
 
 def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
@@ -53,7 +59,7 @@ def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
 def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.ndarray, cols: np.ndarray,
               size: int) -> list[tuple[IBox, list[int]]] | None:
     x0, y0, x1, y1 = rect
-    best: tuple[float, list[tuple[IBox, list[int]]]] | None = None
+    best: tuple[float, int, list[tuple[IBox, list[int]]]] | None = None
     for axis in (1, 0):  # horizontal lines first: figures are read in rows
         lo_i, hi_i = (1, 3) if axis == 1 else (0, 2)
         start, end = (y0, y1) if axis == 1 else (x0, x1)
@@ -76,16 +82,32 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
                 ink = cols[y1, lo:hi + 1] - cols[y0, lo:hi + 1]
                 length = y1 - y0
             least = int(ink.min())
-            # of the cleanest lines, the one nearest the second group's letters
-            at = lo + int(np.flatnonzero(ink <= least + CLEAN_SLACK * length)[-1])
+            clean = ink <= least + CLEAN_SLACK * length
+            # of the cleanest lines, the one nearest the second group's letters; a panel starts at its
+            # letter, so a nearly clean line just before the letters (the gutter, crossed by an arrow
+            # or a stray tick label) beats a clean one far from them (inside the previous panel)
+            near = ink[max(0, len(ink) - NEAR_LETTERS * size):]
+            local = int(near.min())
+            if local > least and local <= least + NEAR_INK * length:
+                at = hi - len(near) + 1 + int(np.flatnonzero(near <= local + CLEAN_SLACK * length)[-1])
+            else:
+                at = lo + int(np.flatnonzero(clean)[-1])
             score = least / max(1, length)
+            width = _widest_run(clean)
             if axis == 1:
                 parts = [((x0, y0, x1, at), first), ((x0, at, x1, y1), second)]
             else:
                 parts = [((x0, y0, at, y1), first), ((at, y0, x1, y1), second)]
-            if best is None or score < best[0] - 1e-9:
-                best = (score, parts)
-    return None if best is None else best[1]
+            # equally clean: the widest gutter, as in XY-cut (a gap inside a panel is narrower)
+            if best is None or score < best[0] - 1e-9 or (score <= best[0] + 1e-9 and width > best[1]):
+                best = (score, width, parts)
+    return None if best is None else best[2]
+
+
+def _widest_run(flags: np.ndarray) -> int:
+    padded = np.concatenate(([False], flags, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[0::2]).max()) if edges.size else 0
 
 
 def _panel_box(mask: np.ndarray, cell: IBox, letter: IBox) -> IBox:
