@@ -145,6 +145,8 @@ class Engine:
                 self._send(batch)
         if pending.error is not None:
             raise pending.error
+        if not pending.done:  # the batch that held them was interrupted (KeyboardInterrupt in another thread)
+            raise LVLMError(f"{len(requests)} {component} requests were not answered: their batch was interrupted")
         answers = pending.answers
         prefix = f"lvlm.{component}."
         count_diagnostic(prefix + "requests", len(answers))
