@@ -235,3 +235,11 @@ def test_kept_boxes_are_ordered_inside_the_view(box):
         x0, y0, x1, y1 = item.box
         assert 200 <= x0 < x1 <= 700 and 100 <= y0 < y1 <= 400
         assert x1 - x0 >= 1 and y1 - y0 >= 1
+
+
+def test_a_printed_sub_panel_of_a_caption_label_is_kept_as_printed():
+    view = View("full", "full", (0.0, 0.0, 100.0, 100.0), (100, 100), (100, 100))
+    items = [{"bbox_2d": [0, 0, 40, 40], "label": "Aii"}, {"bbox_2d": [50, 0, 90, 40], "label": "(b)"},
+             {"bbox_2d": [0, 50, 40, 90], "label": "C1"}]
+    kept, counts = sanitise_boxes(items, view, caption_labels=["A", "B"])
+    assert [k.label for k in kept] == ["Aii", "B"] and counts["unknown_label"] == 1  # C1: C is not a caption label

@@ -301,7 +301,7 @@ def sanitise_boxes(items: Any, view: View, image_size: tuple[int, int] | None = 
     (``image_size``, default the view's); it is dropped (see :data:`DROP_REASONS`) when it is not finite, lies outside
     the view, has a side under ``min_size`` original pixels, or covers the image the model saw (IoU with the view's
     region >= ``whole_iou``; None keeps such boxes). With ``caption_labels``, a label that matches none of them after
-    :func:`normalise_label` drops the item (``unknown_label``); an item without a label is kept with label None
+    :func:`normalise_label` and is no sub-panel of one (``Aii`` of ``A``) drops the item (``unknown_label``); an item without a label is kept with label None
     unless ``require_label`` (``missing_label``). Never raises on malformed items.
     """
     from panel2patch.parsers.boxes import box_iou
@@ -366,12 +366,25 @@ def sanitise_boxes(items: Any, view: View, image_size: tuple[int, int] | None = 
                 counts["missing_label"] += 1
                 continue
         elif known:
-            label = known.get(normalise_label(raw_label))
+            label = _caption_spelling(raw_label, known)
             if label is None:
                 counts["unknown_label"] += 1
                 continue
         kept.append(BoxItem(box, label, raw_label, extra))
     return kept, counts
+
+
+def _caption_spelling(printed: str, known: dict[str, str]) -> str | None:
+    """``printed`` as the caption spells it (``known``: normalised -> caption label), or as printed when it is a
+    sub-panel of a caption label (``Aii`` where the caption names ``(Ai–ii)``, which reads as ``A``)."""
+    from panel2patch.parsers.captions.tokens import sub_panel
+
+    label = known.get(normalise_label(printed))
+    if label is not None:
+        return label
+    text = "".join(printed.split()).strip("()[]{}.,:;")
+    parent = sub_panel(text)
+    return text if parent is not None and normalise_label(parent[0]) in known else None
 
 
 def _label_text(value: Any) -> str | None:

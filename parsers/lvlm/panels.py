@@ -52,20 +52,6 @@ def caption_labels(caption: str | None) -> list[str]:
     return [k for k in keys if k.isalnum() and len(k) <= 4]
 
 
-def caption_label(printed: str, labels: list[str]) -> str | None:
-    """``printed`` as the caption spells it, or as printed when it is a sub-panel of a caption label (``Aii`` of a
-    caption naming ``(Ai–ii)``, read as ``A``); None when the caption names neither."""
-    from panel2patch.parsers.captions.tokens import sub_panel
-
-    known = {normalise_label(lab): lab for lab in labels}
-    key = normalise_label(printed)
-    if key in known:
-        return known[key]
-    text = "".join(printed.split()).strip("()[]{}.,:;")
-    parent = sub_panel(text)
-    return text if parent is not None and normalise_label(parent[0]) in known else None
-
-
 def _parent(label: str) -> str:
     from panel2patch.parsers.captions.tokens import sub_panel
 
@@ -122,14 +108,9 @@ class SetOfMarksPanelParser(FigureParser):
             statuses.append(result.status)
             if not result.usable:
                 continue
-            items, counts = sanitise_boxes(result.value, view, size, whole_iou=None)
+            items, counts = sanitise_boxes(result.value, view, size, caption_labels=labels or None, whole_iou=None)
             count_boxes(counts, COMPONENT)
             for item in items:
-                if labels and item.label is not None:
-                    item.label = caption_label(item.label, labels)
-                    if item.label is None:
-                        count_diagnostic(f"lvlm.{COMPONENT}.box.unknown_label")
-                        continue
                 if view.kind == "crop" and _cut_by(item.box, view, size):
                     count_diagnostic(f"lvlm.{COMPONENT}.box.cut_by_view")
                     continue
