@@ -166,7 +166,8 @@ class LVLMDescriber(Describer):
             elif self.panels:
                 count_diagnostic(f"lvlm.{self.component}.missing")
             listed = value.get("regions") if isinstance(value.get("regions"), list) else []
-            described = {item.get("region"): item.get("description") for item in listed if isinstance(item, dict)}
+            described = {item["region"]: item.get("description") for item in listed
+                         if isinstance(item, dict) and isinstance(item.get("region"), int)}
             count_diagnostic(f"lvlm.{self.component}.unknown_region", len(set(described) - set(range(len(regions)))))
             for n, region in enumerate(regions):
                 region_text = self._text(described.get(n))

@@ -846,7 +846,8 @@ def test_an_unusable_description_is_skipped_or_rejects(lvlm, diagnostics):
 def test_one_request_per_panel_describes_the_panel_and_its_numbered_regions(lvlm, diagnostics):
     """The default: each panel crop with its regions as numbered boxes in the crop's pixels, one answer for all."""
     answers = {"p0": {"description": "Tubules  in cortex.", "regions": [{"region": 0, "description": "A nucleus."},
-                                                                         {"region": 7, "description": "stray"}]},
+                                                                         {"region": 7, "description": "stray"},
+                                                                         {"region": [0], "description": "odd key"}]},
                "p1": "not JSON at all"}
     describer = LVLMDescriber(lvlm(lambda request: answers[request.metadata["view"].name]))
     figure = describer.process(describer_figure(), figure_image())
@@ -1098,3 +1099,16 @@ def test_dropped_clusters_are_counted_not_lost_silently(lvlm, diagnostics):
     panels = parser.parse(image, "(A) Cells. Scale bar, 10 µm.").panels
     assert [p.label for p in panels] == ["A"]
     assert diagnostics["lvlm.panels.duplicate_label"] == 1 and diagnostics["lvlm.panels.unlabelled_overlap"] == 1
+
+
+@pytest.mark.parametrize(("line", "why"), [("not json", "JSONDecodeError"), ('{"id": "f0"}', "KeyError: 'image'"),
+                                           ('{"id": "f0", "image": "index.jsonl"}', "UnidentifiedImageError")])
+def test_a_bad_reference_index_is_a_clear_error(tmp_path, line, why):
+    from panel2patch.errors import Panel2PatchError
+    from panel2patch.parsers.lvlm.reference import ReferenceBackend
+
+    (tmp_path / "f0.json").write_text(json.dumps({"id": "f0", "width": 10, "height": 10, "caption": "c",
+                                                  "schema_version": 1}))
+    (tmp_path / "index.jsonl").write_text(line + "\n")
+    with pytest.raises(Panel2PatchError, match=f"index.jsonl: line 1: {why}"):
+        ReferenceBackend(str(tmp_path / "f0.json"), str(tmp_path / "index.jsonl"))

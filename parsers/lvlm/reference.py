@@ -19,6 +19,7 @@ from typing import Any
 
 from panel2patch.data import Figure
 from panel2patch.errors import Panel2PatchError
+from panel2patch.parsers.boxes import box_inside_share, box_iou
 
 from .cache import Answer, Backend, Request
 from .errors import MissingAnswerError
@@ -46,12 +47,17 @@ class ReferenceBackend(Backend):
             lines = Path(index).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise Panel2PatchError(f"reference index {index}: {exc}") from None
-        for line in filter(str.strip, lines):
-            entry = json.loads(line)
-            figure = self.figures.get(entry.get("id"))
-            if figure is not None:
-                with Image.open(root / entry["image"]) as image:
-                    self.by_sha[image_sha256(image.convert("RGB"))] = figure
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                figure = self.figures.get(entry.get("id")) if isinstance(entry, dict) else None
+                if figure is not None:
+                    with Image.open(root / str(entry["image"])) as image:
+                        self.by_sha[image_sha256(image.convert("RGB"))] = figure
+            except (ValueError, KeyError, OSError) as exc:  # OSError: unreadable or not an image
+                raise Panel2PatchError(f"reference index {index}: line {number}: {type(exc).__name__}: {exc}") from None
         self._last: tuple[Any, str] | None = None
 
     def generate(self, requests: Sequence[Request]) -> list[Answer]:
@@ -77,7 +83,7 @@ class ReferenceBackend(Backend):
         if not isinstance(view, View):
             raise MissingAnswerError(f"reference backend: a {task} request without its view")
         if task == "panels":
-            panels = [p for p in figure.panels if _inside_share(p.box, view.crop) >= 0.9]
+            panels = [p for p in figure.panels if box_inside_share(p.box, view.crop) >= 0.9]
             return {"panels": [{"bbox_2d": _box(view, p.box), "label": p.label,
                                 "kind": p.kind if p.kind in ("photo", "chart", "diagram") else "other"} for p in panels]}
         if task == "markers":
@@ -107,12 +113,6 @@ def _box(view: View, box: Any) -> list[int]:
     return [max(0, round(x0)), max(0, round(y0)), min(w, round(x1)), min(h, round(y1))]
 
 
-def _inside_share(box: Any, crop: Any) -> float:
-    from panel2patch.parsers.boxes import box_inside_share
-
-    return box_inside_share(box, crop)
-
-
 def _centre_in(box: Any, crop: Any) -> bool:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return crop[0] <= cx <= crop[2] and crop[1] <= cy <= crop[3]
@@ -134,8 +134,6 @@ def _units(figure: Figure, units: Sequence[str]) -> list[dict[str, Any]]:
 
 def _description(figure: Figure, view: View) -> str:
     """The annotated description (else a templated one) of the annotated panel or region the view shows best."""
-    from panel2patch.parsers.boxes import box_iou
-
     items = [*figure.panels, *figure.regions]
     best = max(items, key=lambda item: box_iou(item.box, view.crop), default=None)
     if best is None or box_iou(best.box, view.crop) < 0.3:
