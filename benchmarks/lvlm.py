@@ -239,10 +239,15 @@ def tiny_folder(work: Path, min_pixels: int, max_pixels: int) -> str:
 
 
 def count(name: str, figures: FigureSet, work: Path) -> dict[str, Any]:
-    """Calls, tokens and characters per figure of recipe ``name`` on ``figures``, answered by ``reference``."""
+    """Calls, tokens and characters per figure of recipe ``name`` on ``figures``, answered by ``reference``, and the
+    mined corpus's panel F1@0.5 and label accuracy against the annotations (what the pipeline keeps of perfect
+    answers: views, coordinates, merging, cleaners)."""
+    from panel2patch.parsers.tools.scoring import load_figures, score
+
     settings = lvlm_engine.engine_settings(load(name).config["lvlm"])
     processor = tiny_folder(work, settings.min_pixels, settings.max_pixels)
-    recipe = _recipe(name, figures, work / f"{name}-{figures.name}", {
+    out = work / f"{name}-{figures.name}"
+    recipe = _recipe(name, figures, out, {
         "backend": "metered", "cache": None,
         "backends.metered": {"processor": processor, "args": _reference(figures)}})
     stats, seconds = mine(recipe, f"{name} on {figures.name}", figures.figures)
@@ -264,7 +269,13 @@ def count(name: str, figures: FigureSet, work: Path) -> dict[str, Any]:
     return {"recipe": name, "set": figures.name, "figures": stats.inputs, "mined": stats.figures,
             "rejects": dict(stats.rejects), "min_pixels": settings.min_pixels, "max_pixels": settings.max_pixels,
             "extra_view_share": backend.extra_view_figures / n, "extra_views": diag["lvlm.panels.extra_views"] / n,
-            "seconds": round(seconds, 2), "components": components, "total": total}
+            "seconds": round(seconds, 2), "components": components, "total": total,
+            "kept": _kept(score(load_figures(out), load_figures(figures.annotations)))}
+
+
+def _kept(scores: dict[str, Any]) -> dict[str, float | None]:
+    overall = scores.get("overall", scores)
+    return {"panel_f1": overall["panels"]["0.5"]["f1"], "labels": overall["labels"]["accuracy"]}
 
 
 def pooling(figures: FigureSet, work: Path, pools: Sequence[int] = (1, 8), name: str = "lvlm_72b",
@@ -441,13 +452,16 @@ def markdown(result: dict[str, Any]) -> str:
              "annotations), so the calls are those of a model that is always right.", "", TOKEN_NOTE, ""]
     counts = result["counts"]
     lines += _table(
-        ["recipe", "set", "figures", "rejected", "extra panel views", "requests/fig", "image tok/fig",
-         "prompt tok/fig", "answer tok/fig", "total tok/fig", "prompt chars/fig", "answer chars/fig"],
+        ["recipe", "set", "figures", "rejected", "panel F1 / labels kept", "extra panel views", "requests/fig",
+         "image tok/fig", "prompt tok/fig", "answer tok/fig", "total tok/fig", "prompt chars/fig", "answer chars/fig"],
         [[c["recipe"], c["set"], str(c["figures"]), str(sum(c["rejects"].values())),
+          " / ".join("-" if v is None else f"{v:.3f}" for v in c["kept"].values()),
           f"{100 * c['extra_view_share']:.0f} %", _n(c["total"]["requests"], 1), _n(c["total"]["image_tokens"]),
           _n(c["total"]["prompt_tokens"]), _n(c["total"]["answer_tokens"]), _n(c["total"]["total_tokens"]),
           _n(c["total"]["prompt_chars"]), _n(c["total"]["answer_chars"])] for c in counts])
-    lines += ["", "extra panel views: share of figures whose full-view panel answer disagreed with the caption's "
+    lines += ["", "panel F1 / labels kept: panel F1@0.5 and label accuracy of the mined corpus against the annotations "
+                  "with perfect answers, what views, coordinates, merging and cleaners keep of them.",
+              "", "extra panel views: share of figures whose full-view panel answer disagreed with the caption's "
                   "labels, so its panels were asked again on the extra (re-scaled and cropped) views.", "",
               "### By component", ""]
     rows = []
