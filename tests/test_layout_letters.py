@@ -119,3 +119,57 @@ def test_scan_reads_light_letters_on_dark_pictures():
     found = scan_labels(np.asarray(canvas), reader())
     assert [f.text for f in found] == ["A", "B", "C"]
     assert all(20 <= f.box[1] <= 70 for f in found)
+
+
+def test_partition_cuts_before_the_frame_that_heads_the_next_letters():
+    """C and D sit in a shared frame under a title and a rule; the frame's sides cross the nearly clean
+    lines inside it, but the frame belongs to C and D, so the cut runs along the gutter above it."""
+    mask = np.zeros((120, 400), bool)
+    mask[5:45, 5:195] = mask[5:45, 205:395] = True  # A, B
+    mask[55, 2:398] = mask[117, 2:398] = True  # the frame's top and bottom edges
+    mask[55:118, 2] = mask[55:118, 397] = True  # its sides
+    mask[58:61, 180:220] = True  # its title
+    mask[64, 2:398] = True  # the rule under the title
+    mask[68:115, 5:195] = mask[68:115, 205:395] = True  # C, D
+    anchors = [(5, 5, 9, 9), (205, 5, 209, 9), (6, 68, 10, 72), (206, 68, 210, 72)]
+    cells = partition(mask, anchors)
+    assert cells is not None
+    assert cells[0] == (5, 5, 195, 45) and cells[1] == (205, 5, 395, 45), cells
+    assert cells[2][1] >= 55 and cells[3][1] >= 55, cells
+
+
+def test_partition_keeps_letters_printed_above_their_panels_with_them():
+    """Letters above their panels leave a clean line between letter and panel; cutting there would
+    leave the letters without panels. Here an arrow crosses the true gutter, so that line is the
+    cleanest between the letter rows."""
+    mask = np.zeros((100, 100), bool)
+    mask[8:46, 5:45] = True  # A, under its letter
+    mask[8:95, 55:95] = True  # B, as tall as A and C together
+    mask[58:95, 5:45] = True  # C
+    mask[30:32, 45:55] = True  # an arrow from A to B
+    cells = partition(mask, [(5, 2, 9, 6), (55, 2, 59, 6), (5, 52, 9, 56)])
+    assert cells is not None
+    assert cells[0][3] >= 40 and cells[1][3] >= 90 and cells[2][1] >= 46, cells
+
+
+def test_a_complete_series_goes_on_inside_a_panel_of_touching_pictures():
+    """A, B and C head separate panels; D, E and F head three pictures edge to edge, which gutter
+    cutting takes for one panel labelled D. The series a-d is complete, but the scan finds E and F on
+    D's line, so the row is cut at its letters."""
+    canvas = Image.new("RGB", (1200, 760), "white")
+    d = ImageDraw.Draw(canvas)
+    boxes = []
+    for k, x in enumerate((40, 440, 840)):
+        canvas.paste(photo(340, 300, 20 + k), (x, 60))
+        boxes.append((x, 60, x + 340, 360))
+    for k, x in enumerate((40, 420, 800)):
+        canvas.paste(photo(380, 320, 40 + k), (x, 420))
+        boxes.append((x, 420, x + 380, 740))
+    for k, (x, y) in enumerate(b[:2] for b in boxes):
+        d.rectangle((x + 6, y + 6, x + 46, y + 50), fill="white")
+        d.text((x + 12, y + 8), "ABCDEF"[k], font=font(36), fill="black")
+    panels = LayoutParser().parse(canvas).panels
+    assert [p.label for p in panels] == list("ABCDEF"), [(p.label, p.box) for p in panels]
+    for p, box in zip(panels, boxes):
+        assert box_iou(p.box, box) > 0.85, (p.label, p.box, box)
+

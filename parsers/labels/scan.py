@@ -10,10 +10,13 @@ letter on, one glyph per letter, of one height (within 25 %).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from panel2patch.parsers.boxes import box_inside_share
 
 from .candidates import _luminance
 from .reads import normalise_read
@@ -38,7 +41,7 @@ class FoundLabel:
 
 
 def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.35, max_height_frac: float = 0.04,
-                min_glyph: int = 8, most: int = 48) -> list[FoundLabel]:
+                min_glyph: int = 8, most: int = 48, known: Sequence[FoundLabel] = ()) -> list[FoundLabel]:
     """The figure's panel-letter series, in series order (empty when no series of two letters or more).
 
     ``rgb`` is the ``H x W x 3`` uint8 figure. Candidates are glyphs of either tone (dark on a light
@@ -50,16 +53,26 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     the tallest first and none below the x-height of the tallest quarter: panel letters are set larger
     than tick labels and most other text. Reads of ``min_confidence`` or more count: the recogniser is
     unsure of lone letters, and the series (one height, consecutive letters) is the stronger evidence.
+
+    ``known``: letters already read (at panel corners). The scan then only looks for more of their
+    series: glyphs of their height (within 25 %) that none of them covers are read, and the series is
+    formed from both.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
     glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
-    if len(glyphs) < 2:
+    if len(glyphs) < 2 and not known:
         return []
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
-    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
-    chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
-    letters = []
+    if known:
+        tall = [f.box[3] - f.box[1] for f in known]
+        lo, hi = X_HEIGHT * min(tall) / 1.25, 1.25 * max(tall)
+        chosen = [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
+                  and not any(box_inside_share(g[0], f.box) >= 0.5 for f in known)][:most]
+    else:
+        floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
+        chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
+    letters = list(known)
     for (box, _), (text, conf) in zip(chosen, reader.recognise([crop for _, crop in chosen])):
         text = normalise_read(text)
         if len(text) == 1 and text.isascii() and text.isalpha() and conf >= min_confidence:
@@ -131,10 +144,20 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
             band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= hi * ref]
             chosen = _in_order(band)
-            if len(chosen) > len(best) or (len(chosen) == len(best) and sum(f.score for f in chosen)
-                                          > sum(f.score for f in best)):
+            # of equally long series, the one of taller letters (panel letters are set larger than
+            # the letters of a diagram), then the surer one
+            if (len(chosen), _height(chosen), sum(f.score for f in chosen)) > (
+                    len(best), _height(best), sum(f.score for f in best)):
                 best = chosen
     return best if len(best) >= 2 else []
+
+
+def _height(letters: list[FoundLabel]) -> int:
+    """Median letter height, rounded to a tenth of it: series within 10 % count as one size."""
+    if not letters:
+        return 0
+    h = float(np.median([f.box[3] - f.box[1] for f in letters]))
+    return round(np.log(max(h, 1.0)) / np.log(1.1))
 
 
 def _in_order(band: list[FoundLabel]) -> list[FoundLabel]:

@@ -253,18 +253,26 @@ class LayoutParser(FigureParser):
         The candidates stay as they are when their own letters already are a complete series
         ``a, b, c ...`` of three or more (the scan is skipped), or when the scan finds fewer than three
         letters, fewer than three quarters as many as the corner reading, or no more than it when those
-        sit at another corner than the top-left. Letters read at candidates' corners that the scan
+        sit at another corner than the top-left; a complete series is only continued (the scan reads
+        glyphs of its letters' height that it does not hold yet). Letters read at candidates' corners that the scan
         missed join it (:func:`_corner_letters`); a letter whose cell holds no panel-sized ink is
         dropped and the figure cut again. ``allowed``: the letters the caption names (lower case), when
         it names some; others found are text inside panels.
         """
-        from ..labels.scan import scan_labels
+        from ..labels.scan import FoundLabel, scan_labels
 
         read = sum(b.label is not None for b in blocks)
         complete = read == len(blocks) and sorted(b.label.lower() for b in blocks) == [chr(97 + k) for k in range(read)]
         if complete and read >= 3:
-            return blocks  # the corner reading is a complete series a, b, c ...: the gutters were right
-        found = scan_labels(rgb, self.reader)
+            # a complete series a, b, c ... proves the gutters right, unless the series goes on inside
+            # a panel (the last candidate holds several panels that touch): only more of its letters are
+            # looked for
+            known = [FoundLabel(b.label, b.label_box, b.label_score) for b in blocks if b.label_box is not None]
+            found = scan_labels(rgb, self.reader, known=known)
+            if not _continues(found, known):
+                return blocks
+        else:
+            found = scan_labels(rgb, self.reader)
         if allowed:
             found = [f for f in found if f.text.lower() in allowed]
         if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and corner not in (None, "tl")):
@@ -332,6 +340,18 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
         have.add(text)
         out.append(FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score)))
     return out
+
+
+def _continues(found: list, known: list) -> bool:
+    """Whether the scan's series goes on past the known letters, each further letter lined up with
+    another (its left edge or top within a third of a letter's height): panel letters run along rows
+    and columns, a letter of text inside a panel seldom does."""
+    more = [f for f in found if ord(f.text.lower()) - 97 >= len(known)]
+    if not more:
+        return False
+    size = float(np.median([f.box[3] - f.box[1] for f in known]))
+    return all(any(g is not f and (abs(g.box[0] - f.box[0]) <= size / 3 or abs(g.box[1] - f.box[1]) <= size / 3)
+                   for g in found) for f in more)
 
 
 def caption_letters(caption: str | None) -> set[str] | None:

@@ -5,7 +5,8 @@ journal), so the figure can be cut, recursively, by straight lines that each sep
 two groups: above and below a horizontal line, or left and right of a vertical one. Each line is drawn
 where it crosses the least ink between the two groups, nearest the letters it opens (a panel starts at
 its letter; the space before it is the gutter), or at a nearly clean line just before those letters
-(a gutter crossed by an arrow); of equally clean cuts, the one along the widest gutter wins. A panel is
+(a gutter crossed by an arrow), but before a frame edge or rule that heads them; of equally clean
+cuts, the one along the widest gutter wins. A panel is
 then the ink of its cell. Unlike gutter cutting, this keeps touching panels apart wherever a letter
 starts a new one, and keeps everything one letter governs (sub-images, rows of conditions, legends) in
 one panel.
@@ -25,6 +26,8 @@ CLEAN_SLACK = 0.01
 NEAR_LETTERS = 4
 #: ... and crosses at most this share of its length more ink than the cleanest line.
 NEAR_INK = 0.05
+#: A line inked along this share of a block's length is a rule or a frame edge.
+RULE = 0.9
 
 
 def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
@@ -72,7 +75,9 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
             # are not two rows
             if hi - lo < 2 * size:
                 continue
-            lo, hi = max(lo, start + 1), min(hi, end - 1)
+            # the first group's panels start at their letters: a line right under (beside) those
+            # letters cuts them off their panels
+            lo, hi = max(lo + size, start + 1), min(hi, end - 1)
             if lo > hi:
                 continue
             if axis == 1:
@@ -86,12 +91,18 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
             # of the cleanest lines, the one nearest the second group's letters; a panel starts at its
             # letter, so a nearly clean line just before the letters (the gutter, crossed by an arrow
             # or a stray tick label) beats a clean one far from them (inside the previous panel)
-            near = ink[max(0, len(ink) - NEAR_LETTERS * size):]
+            window = max(0, len(ink) - NEAR_LETTERS * size)
+            near = ink[window:]
             local = int(near.min())
-            if local > least and local <= least + NEAR_INK * length:
+            at = lo + int(np.flatnonzero(clean)[-1])
+            # a line inked across the whole block just above the letters is the top of a frame or a
+            # rule that heads their group: the cut runs along the gutter above it (a column inked
+            # from top to bottom beside letters is as often a chart's axis)
+            gutter = int(np.flatnonzero(ink <= least)[-1])
+            if axis == 1 and (ink[max(window, gutter + 1):] >= RULE * length).any():
+                at = lo + gutter
+            elif local > least and local <= least + NEAR_INK * length:
                 at = hi - len(near) + 1 + int(np.flatnonzero(near <= local + CLEAN_SLACK * length)[-1])
-            else:
-                at = lo + int(np.flatnonzero(clean)[-1])
             score = least / max(1, length)
             width = _widest_run(clean)
             if axis == 1:
