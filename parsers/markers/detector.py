@@ -62,7 +62,7 @@ from panel2patch.parsers.boxes import box_inside_share, box_iou
 from .cleanup import drop_repeats, non_max_suppression
 from .found import FoundMarker
 from .heads import detached_pieces, trace_shaft, triangular_fill
-from .layers import Layers, component_texture, make_layers
+from .layers import Layers, component_texture, components, make_layers
 from .rectangles import (
     crossed_by_stroke,
     find_ridges,
@@ -74,7 +74,7 @@ from .rectangles import (
     stroke_segments,
 )
 from .roles import assign_roles, drop_paper_boxes
-from .shapes import classify_blob, crispness, window_crispness
+from .shapes import ShapeCache, crispness, window_crispness
 from .text import TextReader, nearest_line
 from .words import in_words, isolated
 
@@ -188,6 +188,7 @@ class ShapeMarkerDetector(MarkerDetector):
             regions = [(None, (0.0, 0.0, float(width), float(height)), None, "unknown")]
         scale = math.sqrt(width * height)
         markers: list[Marker] = []
+        shapes = ShapeCache()
         for panel_id, box, label, kind in regions:
             clipped = _clip_box(box, width, height)
             if clipped is None:
@@ -200,7 +201,8 @@ class ShapeMarkerDetector(MarkerDetector):
             x1, y1 = min(width, px1 + pad), min(height, py1 + pad)
             inner = (px0 - x0, py0 - y0, px1 - x0, py1 - y0)
             label_box = (label[0] - x0, label[1] - y0, label[2] - x0, label[3] - y0) if label is not None else None
-            for f in self._detect_crop(np.ascontiguousarray(rgb[y0:y1, x0:x1]), label_box, kind, scale, inner):
+            crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            for f in self._detect_crop(crop, label_box, kind, scale, inner, shapes):
                 markers.append(
                     Marker(
                         id=f"shape-{len(markers)}",
@@ -219,18 +221,21 @@ class ShapeMarkerDetector(MarkerDetector):
 
     def _detect_crop(self, rgb: np.ndarray, label_box: Box | None = None, panel_kind: str = "unknown",
                      figure_scale: float | None = None,
-                     inner: tuple[int, int, int, int] | None = None) -> list[FoundMarker]:
+                     inner: tuple[int, int, int, int] | None = None,
+                     shapes: ShapeCache | None = None) -> list[FoundMarker]:
         """Markers in one panel crop (``uint8 [H, W, 3]``); ``label_box`` in crop pixels; ``figure_scale``:
         the geometric mean of the figure's sides (the crop's by default); ``inner``: the panel itself
-        within the crop (the whole crop by default): blobs must be centred in it, rectangles lie in it."""
+        within the crop (the whole crop by default): blobs must be centred in it, rectangles lie in it;
+        ``shapes``: the figure's shape cache, shared by its panels."""
         if figure_scale is None:
             figure_scale = math.sqrt(rgb.shape[0] * rgb.shape[1])
         if inner is None:
             inner = (0, 0, rgb.shape[1], rgb.shape[0])
         layers = make_layers(rgb, self.contrast, self.min_chroma)
+        shapes = shapes if shapes is not None else ShapeCache()
         found: list[FoundMarker] = []
         for index in range(len(layers.masks)):
-            found += self._blobs(layers, index, figure_scale)
+            found += self._blobs(layers, index, figure_scale, shapes)
         ix0, iy0, ix1, iy1 = inner
         found = [f for f in found
                  if ix0 <= (f.box[0] + f.box[2]) / 2 < ix1 and iy0 <= (f.box[1] + f.box[3]) / 2 < iy1]
@@ -248,12 +253,10 @@ class ShapeMarkerDetector(MarkerDetector):
             self._attach_text(found, layers, label_box)
         return found
 
-    def _blobs(self, layers: Layers, index: int, figure_scale: float) -> list[FoundMarker]:
-        import cv2
-
+    def _blobs(self, layers: Layers, index: int, figure_scale: float, shapes: ShapeCache) -> list[FoundMarker]:
         mask = layers.masks[index]
         h, w = mask.shape
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        n, labels, stats = components(mask)
         layers.stats.append(stats)
         if n <= 1:
             return []
@@ -264,7 +267,7 @@ class ShapeMarkerDetector(MarkerDetector):
         candidates = np.flatnonzero(keep)
         # Letters inside words can look like triangles and glyphs, but not like arrows with a shaft.
         found, shaped = self._classify(layers, index, labels, stats, candidates, texture,
-                                       in_words(stats, candidates, flat))
+                                       in_words(stats, candidates, flat), shapes)
         # A flat component that gave no shape (too big, cut by the panel edge, or of no shape) may hold a
         # marker touching a line or gutter: look again with thin strokes opened away. A filled head
         # keeps a core when eroded; text and line art hardly do.
@@ -289,11 +292,9 @@ class ShapeMarkerDetector(MarkerDetector):
             # What opening cuts out is mostly bars, blocks and blobs: a head is compact, not a block.
             if max(ph, pw) > 4 * min(ph, pw) or np.count_nonzero(piece) > 0.92 * ph * pw:
                 continue
-            shape = classify_blob(piece, only=("arrow", "arrowhead"))
-            if shape is None:
-                continue
             # An outlined shape: its rim is the layer's, flat by construction; its fill must be flat and
-            # of the same shape too (the bowl of a "p" or a "D" is round).
+            # of the same shape too (the bowl of a "p" or a "D" is round). (Tested before the shape,
+            # which costs more.)
             if fill is not None and fill.sum() >= 16:
                 if not triangular_fill(fill, piece):
                     continue
@@ -301,6 +302,9 @@ class ShapeMarkerDetector(MarkerDetector):
             else:
                 flat_part = piece
             if _piece_texture(layers.gray[y : y + ph, x : x + pw], flat_part) > self.max_texture:
+                continue
+            shape = shapes.classify(piece, ("arrow", "arrowhead"))
+            if shape is None:
                 continue
             m = 8
             ax0, ay0 = max(0, x - m), max(0, y - m)
@@ -331,7 +335,8 @@ class ShapeMarkerDetector(MarkerDetector):
         return keep
 
     def _classify(self, layers: Layers, index: int, labels: np.ndarray, stats: np.ndarray, candidates: np.ndarray,
-                  texture: np.ndarray, in_word: np.ndarray) -> tuple[list[FoundMarker], list[int]]:
+                  texture: np.ndarray, in_word: np.ndarray,
+                  shapes: ShapeCache) -> tuple[list[FoundMarker], list[int]]:
         """Shapes of the ``candidates`` components, and the components that gave one; a component
         ``in_word`` (a letter inside a word) may only be an arrow."""
         if len(candidates) > 300:  # a texture-dominated layer: look at the flattest components only
@@ -341,7 +346,7 @@ class ShapeMarkerDetector(MarkerDetector):
         for i, word in zip(candidates, in_word):
             x, y, cw, ch = (int(v) for v in stats[i, :4])
             sub = (labels[y : y + ch, x : x + cw] == i).astype(np.uint8)
-            shape = classify_blob(sub, only=("arrow",) if word else None)
+            shape = shapes.classify(sub, ("arrow",) if word else None)
             if shape is None:
                 continue
             if crispness(layers.rgb, labels, int(i), (x, y, cw, ch)) < self.min_crispness:

@@ -39,6 +39,8 @@ def detached_pieces(labels: np.ndarray, stats: np.ndarray, components: np.ndarra
         filled = raw is not None and _fill_small_holes(sub, (3.0 * lo) ** 2)
         whole = int(np.count_nonzero(sub))
         core = cv2.morphologyEx(sub, cv2.MORPH_OPEN, kernel)
+        if cv2.countNonZero(core) < 16:  # no piece can be large enough
+            continue
         n, lab, st, _ = cv2.connectedComponentsWithStats(core, connectivity=8)
         for j in range(1, n):
             px, py, pw, ph, area = (int(v) for v in st[j])
@@ -64,7 +66,9 @@ def _fill_small_holes(sub: np.ndarray, max_area: float) -> bool:
     # Pinholes (a pixel or two where texture touches a stroke) change nothing worth a second look.
     small = np.flatnonzero((st[:, 4] <= max_area) & (st[:, 4] >= 4) & (np.arange(n) != outside))
     if len(small):
-        sub[np.isin(lab, small)] = 1
+        hole = np.zeros(n, bool)
+        hole[small] = True
+        sub[hole[lab]] = 1
     return bool(len(small))
 
 

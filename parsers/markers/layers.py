@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,23 +47,29 @@ def make_layers(rgb: np.ndarray, contrast: float, min_chroma: float) -> Layers:
     bg_gray = cv2.cvtColor(bg, cv2.COLOR_RGB2GRAY)
     r, g, b = cv2.split(rgb)
     dr, dg, db = cv2.split(cv2.absdiff(rgb, bg))
-    distinct = cv2.max(cv2.max(dr, dg), db) >= contrast
+
+    def at_least(values: np.ndarray, level: float, below: bool = False) -> np.ndarray:
+        """``uint8`` 0/1: ``values >= level`` (``values < level`` with ``below``)."""
+        return cv2.threshold(values, math.ceil(level) - 1, 1, cv2.THRESH_BINARY_INV if below else cv2.THRESH_BINARY)[1]
+
+    distinct = at_least(cv2.max(cv2.max(dr, dg), db), contrast)
     chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
-    achromatic = chroma < min_chroma
-    lighter = cv2.subtract(gray, bg_gray) >= contrast
-    darker = cv2.subtract(bg_gray, gray) >= contrast
+    chromatic = at_least(chroma, min_chroma)
+    achromatic = at_least(chroma, min_chroma, below=True)
+    lighter = at_least(cv2.subtract(gray, bg_gray), contrast)
+    darker = at_least(cv2.subtract(bg_gray, gray), contrast)
     layers = Layers(rgb=rgb, gray=gray)
-    layers.masks.append((achromatic & lighter).view(np.uint8))
-    layers.masks.append((achromatic & darker).view(np.uint8))
-    coloured = distinct & ~achromatic
-    if np.count_nonzero(coloured) >= 16:
-        hue = np.zeros((h, w), np.int16)
-        sel = rgb[coloured].reshape(-1, 1, 3)
-        hue[coloured] = cv2.cvtColor(sel, cv2.COLOR_RGB2HSV_FULL)[:, 0, 0]
-        for centre in _hue_peaks(hue[coloured]):
+    layers.masks.append(cv2.bitwise_and(achromatic, lighter))
+    layers.masks.append(cv2.bitwise_and(achromatic, darker))
+    coloured = np.flatnonzero(cv2.bitwise_and(distinct, chromatic))
+    if len(coloured) >= 16:
+        hue = cv2.cvtColor(rgb.reshape(-1, 3)[coloured].reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL)[:, 0, 0]
+        hue = hue.astype(np.int16)
+        for centre in _hue_peaks(hue):
             dist = np.abs(hue - centre)
-            dist = np.minimum(dist, 256 - dist)
-            layers.masks.append((coloured & (dist <= 20)).view(np.uint8))
+            mask = np.zeros(h * w, np.uint8)
+            mask[coloured[np.minimum(dist, 256 - dist) <= 20]] = 1
+            layers.masks.append(mask.reshape(h, w))
     return layers
 
 
@@ -79,6 +86,36 @@ def _hue_peaks(hues: np.ndarray, max_peaks: int = 6, min_count: int = 16) -> lis
     return [p * 8 + 4 for p in peaks]
 
 
+def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``'s count, labels and stats.
+
+    Layers are sparse: the labelling runs on the box around the mask's pixels alone, aligned to even
+    rows and columns so that the block-based labelling numbers the components as it does on the whole
+    mask.
+    """
+    import cv2
+
+    h, w = mask.shape
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0, x1, y1 = x - x % 2, y - y % 2, x + bw, y + bh
+    if bw == 0 or (x0, y0, x1, y1) == (0, 0, w, h):
+        return cv2.connectedComponentsWithStats(mask, connectivity=8)[:3]
+    n, box_labels, stats, _ = cv2.connectedComponentsWithStats(mask[y0:y1, x0:x1], connectivity=8)
+    labels = np.zeros((h, w), np.int32)
+    labels[y0:y1, x0:x1] = box_labels
+    stats[1:, 0] += x0
+    stats[1:, 1] += y0
+    # The background: everything outside the box, and the box's own unmarked pixels.
+    inside = mask[y0:y1, x0:x1].view(bool)
+    rows = np.ones(h, bool)
+    rows[y0:y1] = (x0 > 0) | (x1 < w) | ~inside.all(axis=1)
+    cols = np.ones(w, bool)
+    cols[x0:x1] = (y0 > 0) | (y1 < h) | ~inside.all(axis=0)
+    rows, cols = np.flatnonzero(rows), np.flatnonzero(cols)
+    stats[0] = (cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1, h * w - int(stats[1:, 4].sum()))
+    return n, labels, stats
+
+
 def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n: int,
                       with_core: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Standard deviation of grey level per component inside its eroded core (0 without a core).
@@ -88,6 +125,11 @@ def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n:
     """
     import cv2
 
+    # Only the box around the mask's pixels, and a pixel beyond it for the erosion, holds anything.
+    x, y, bw, bh = cv2.boundingRect(mask)
+    rows = slice(max(0, y - 1), min(mask.shape[0], y + bh + 1))
+    cols = slice(max(0, x - 1), min(mask.shape[1], x + bw + 1))
+    labels, mask, gray = labels[rows, cols], mask[rows, cols], gray[rows, cols]
     inner = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
     lab = labels[inner]
     vals = gray[inner].astype(np.float64)

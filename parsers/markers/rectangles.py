@@ -64,29 +64,36 @@ def stroke_segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> n
     ``(x0, x1, y0, y1)``.
     """
     h, w = mask.shape
-    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)  # row-major order: the i-th end closes the i-th start
+    # Runs from the line pixels alone (row-major, read in the rows holding any): a run breaks where the
+    # next pixel is not its right neighbour.
+    lined = np.flatnonzero(mask.any(axis=1))
+    ys, xs = np.nonzero(mask[lined].view(bool))
+    ys = lined[ys]
+    breaks = np.flatnonzero((np.diff(xs) != 1) | (np.diff(ys) != 0)) + 1
+    first = np.concatenate(([0], breaks)) if len(xs) else breaks
+    last = np.concatenate((breaks - 1, [len(xs) - 1])) if len(xs) else breaks
+    rows, starts, ends = ys[first], xs[first], xs[last] + 1
     out = []
     open_bands: list[list[int]] = []  # [y0, last_row, x0, x1]
     bounds = [0, *(np.flatnonzero(np.diff(rows)) + 1).tolist(), len(rows)] if len(rows) else [0]
     row_of, starts, ends = rows.tolist(), starts.tolist(), ends.tolist()
+    previous = None
     for i, j in zip(bounds[:-1], bounds[1:]):  # the runs of one row
         r = row_of[i]
+        if previous != r - 1:  # every open band ends at a row without runs
+            out += open_bands
+            open_bands = []
+        previous = r
         still_open = []
         for a, b in zip(starts[i:j], ends[i:j]):
-            match = None
-            for band in open_bands:
-                if band[1] == r - 1:
-                    overlap = min(b, band[3]) - max(a, band[2])
-                    if overlap >= 0.85 * max(b - a, band[3] - band[2]):
-                        match = band
-                        break
-            if match is not None:
-                open_bands.remove(match)
-                match[1] = r
-                match[2], match[3] = min(a, match[2]), max(b, match[3])
-                still_open.append(match)
+            for k, band in enumerate(open_bands):
+                overlap = min(b, band[3]) - max(a, band[2])
+                if overlap >= 0.85 * max(b - a, band[3] - band[2]):
+                    del open_bands[k]
+                    band[1] = r
+                    band[2], band[3] = min(a, band[2]), max(b, band[3])
+                    still_open.append(band)
+                    break
             else:
                 still_open.append([r, r, a, b])
         out += open_bands
@@ -98,12 +105,21 @@ def stroke_segments(mask: np.ndarray, distinct: np.ndarray, max_width: int) -> n
         return segs
     # A stroke has background on at least one side (an inset's outer side may touch other content);
     # a band cut out of the inside of a filled area has none.
-    counts = np.zeros((h + 2, w + 1), np.int64)  # row y + 1 holds distinct[y]'s running count
-    np.cumsum(distinct, axis=1, dtype=np.int64, out=counts[1:-1, 1:])
     y0, y1, x0, x1 = segs.T
+    # Running counts of distinct pixels along the rows just above and below the strokes (none outside).
+    rows = np.unique(np.concatenate([y0 - 1, y1]))
+    rows = rows[(rows >= 0) & (rows < h)]
+    counts = np.zeros((len(rows) + 1, w + 1), np.int64)  # the last row stays zero: outside the mask
+    np.cumsum(distinct[rows], axis=1, dtype=np.int64, out=counts[:-1, 1:])
+
+    def at(y: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(rows, y)
+        return np.where((y >= 0) & (y < h), k, len(rows))
+
     length = x1 - x0
-    above = (counts[y0, x1] - counts[y0, x0]) / length  # row y0 - 1; zero outside the mask
-    below = (counts[y1 + 1, x1] - counts[y1 + 1, x0]) / length
+    above, below = at(y0 - 1), at(y1)
+    above = (counts[above, x1] - counts[above, x0]) / length
+    below = (counts[below, x1] - counts[below, x0]) / length
     return segs[np.minimum(above, below) <= 0.5]
 
 
@@ -150,21 +166,61 @@ def stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs
         sums = np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n)
         colours[flat, c] = sums[flat] / total[flat]
     # A one-pixel line with its anti-aliased neighbours is three grey levels: judge its core alone.
-    thin = np.flatnonzero(~flat & ((a1 - a0) <= 3) & ((b1 - b0) >= 8))
-    for k in thin[:2000]:
-        rows, cols = slice(int(y0[k]), int(y1[k])), slice(int(x0[k]), int(x1[k]))
-        on = distinct[rows, cols].view(bool)
-        if not on.any():
-            continue
-        core = core_line(gray[rows, cols], on, 0 if vertical else 1)
-        levels = gray[rows, cols][core].astype(np.int16)
-        if len(levels) < 8:
-            continue
-        mode = int(np.argmax(np.convolve(np.bincount(levels, minlength=256), np.ones(15, np.int64), mode="same")))
-        good = np.abs(levels - mode) <= 7
-        if good.mean() >= 0.5:
-            flat[k] = True
-            colours[k] = rgb[rows, cols][core][good].mean(axis=0)
+    thin = np.flatnonzero(~flat & ((a1 - a0) <= 3) & ((b1 - b0) >= 8))[:2000]
+    if len(thin):
+        thin_colours, thin_flat = _core_colours(rgb, gray, distinct, segs[thin], vertical)
+        flat[thin] = thin_flat
+        colours[thin[thin_flat]] = thin_colours[thin_flat]
+    return colours, flat
+
+
+def _core_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs: np.ndarray,
+                  vertical: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Colour and flatness of strokes at most three pixels thick, read on their :func:`core_line`:
+    flat when at least 8 core pixels, half of them within 7 grey levels of the most common level."""
+    n = len(segs)
+    length = segs[:, 3] - segs[:, 2]
+    if n > 1 and length.sum() > 500_000:  # bounded memory on huge panels
+        half = n // 2
+        first, second = (_core_colours(rgb, gray, distinct, part, vertical) for part in (segs[:half], segs[half:]))
+        return np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
+    # One row per position along a stroke, one column per pixel across it (up to three).
+    owner = np.repeat(np.arange(n), length)
+    along = segs[owner, 2] + np.arange(owner.size) - np.repeat(np.cumsum(length) - length, length)
+    offsets = np.arange(3)
+    valid = offsets[None, :] < (segs[owner, 1] - segs[owner, 0])[:, None]
+    across = np.where(valid, segs[owner, 0][:, None] + offsets[None, :], segs[owner, 0][:, None])
+    ys, xs = (along[:, None], across) if vertical else (across, along[:, None])
+    ys, xs = np.broadcast_arrays(ys, xs)
+    g = gray[ys, xs].astype(np.int16)
+    on = distinct[ys, xs].view(bool) & valid
+    # Each band's median grey level, truncated as int(np.median(band)) does.
+    keys = np.sort((owner[:, None] * 256 + g)[valid])
+    size = (segs[:, 1] - segs[:, 0]) * length
+    start = np.cumsum(size) - size
+    middle = (keys[start + (size - 1) // 2] + keys[start + size // 2]) - 512 * np.arange(n)
+    median = middle // 2
+    dev = np.where(on, np.abs(g - median[owner][:, None]), -1)
+    dev[~valid] = -2
+    pick = np.argmax(dev, axis=1)
+    rows = np.arange(len(owner))
+    core = on[rows, pick]
+    owner, cy, cx = owner[core], ys[rows, pick][core], xs[rows, pick][core]
+    luma = g[rows, pick][core]
+    count = np.bincount(owner, minlength=n)
+    hist = np.bincount(owner * 256 + luma, minlength=n * 256).reshape(n, 256)
+    cum = np.zeros((n, 257), np.int64)
+    np.cumsum(hist, axis=1, out=cum[:, 1:])
+    levels = np.arange(256)
+    window = cum[:, np.minimum(levels + 8, 256)] - cum[:, np.maximum(levels - 7, 0)]
+    mode = np.argmax(window, axis=1)
+    good = np.abs(luma - mode[owner]) <= 7
+    owner, cy, cx = owner[good], cy[good], cx[good]
+    total = np.bincount(owner, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flat = (count >= 8) & (total / np.maximum(count, 1) >= 0.5)
+        colours = np.stack([np.bincount(owner, weights=rgb[cy, cx, c].astype(np.float64), minlength=n) / total
+                            for c in range(3)], axis=1)
     return colours, flat
 
 
@@ -254,25 +310,25 @@ def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, rid
         (slice(y0, y1), across(vs[left, 0], vs[left, 1], w), 0, ridge_v),
         (slice(y0, y1), across(vs[right, 0], vs[right, 1], w), 0, ridge_v),
     ]
+    ons = [lines[rows, cols].view(bool) for rows, cols, _, lines in bands]
+    # Positions where anything stands out bound those showing the outline colour (tested below).
+    if any(not on.any() or on.any(axis=1 - along).mean() < 0.4 for on, (_, _, along, _) in zip(ons, bands)):
+        return None
     colours, cores = [], []
-    for rows, cols, along, lines in bands:
-        on = lines[rows, cols].view(bool)
-        if not on.any():
-            return None
+    for (rows, cols, along, _), on in zip(bands, ons):
         core = core_line(gray[rows, cols], on, along)
         cores.append(core)
-        colours.append(np.median(rgb[rows, cols][core].astype(np.int16), axis=0))
-    colour = np.median(np.array(colours), axis=0)
+        colours.append(_median(rgb[rows, cols][core].astype(np.int16)))
+    colour = _median(np.array(colours))
     if max(float(np.abs(c - colour).max()) for c in colours) > 45:
         return None
     # Drawn in one flat grey level: luma survives JPEG far better than chroma on thin lines. (Read on
     # each line's core: the anti-aliased rows beside a one-pixel line are mixtures.)
     luma = np.concatenate([gray[r, c][k] for (r, c, _, _), k in zip(bands, cores)]).astype(np.int16)
-    if np.median(np.abs(luma - np.median(luma))) > 7:
+    if _median(np.abs(luma - _median(luma))) > 7:
         return None
     shares = []
-    for rows, cols, along, lines in bands:
-        on = lines[rows, cols].view(bool)
+    for (rows, cols, along, _), on in zip(bands, ons):
         same = on & (np.abs(rgb[rows, cols].astype(np.int16) - colour).max(axis=2) <= 60)
         drawn = same.any(axis=1 - along)
         seen = on.any(axis=1 - along)
@@ -288,11 +344,18 @@ def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, rid
     return float(np.mean(shares))
 
 
+def _median(values: np.ndarray):
+    """``np.median(values, axis=0)``, without its overhead on the small arrays read here."""
+    k = len(values)
+    part = np.partition(values, [(k - 1) // 2, k // 2], axis=0)
+    return (part[(k - 1) // 2] + part[k // 2]) / 2
+
+
 def core_line(gray: np.ndarray, on: np.ndarray, along: int) -> np.ndarray:
     """The core of a line band: at each position along it (``along`` = 1: columns of a horizontal band),
     the one line pixel (of ``on``) whose grey level is farthest from the band's median."""
     g = gray.astype(np.int16)
-    dev = np.where(on, np.abs(g - int(np.median(g))), -1)
+    dev = np.where(on, np.abs(g - int(_median(g.ravel()))), -1)
     pick = np.argmax(dev, axis=1 - along)
     core = np.zeros_like(on)
     if along == 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -48,6 +49,27 @@ def window_crispness(region: np.ndarray, comp: np.ndarray) -> float:
     rim = (d2 > comp).view(bool)
     share = float(np.mean(np.abs(region[rim] - colour).max(axis=1) >= 0.5 * d_far))
     return max(float(d_near / d_far), share)
+
+
+class ShapeCache:
+    """:func:`classify_blob` remembering its answers for small masks: the glyphs of a figure's text
+    repeat, pixel for pixel, many times over."""
+
+    #: Largest mask (in pixels) remembered.
+    MAX_PIXELS = 4096
+
+    def __init__(self) -> None:
+        self._known: dict[tuple, FoundMarker | None] = {}
+
+    def classify(self, sub: np.ndarray, only: tuple[str, ...] | None = None) -> FoundMarker | None:
+        """``classify_blob(sub, only)``, a fresh marker each call (callers move it)."""
+        if sub.size > self.MAX_PIXELS:
+            return classify_blob(sub, only)
+        key = (sub.shape, sub.tobytes(), only)
+        if key not in self._known:
+            self._known[key] = classify_blob(sub, only)
+        found = self._known[key]
+        return dataclasses.replace(found) if found is not None else None
 
 
 def classify_blob(sub: np.ndarray, only: tuple[str, ...] | None = None) -> FoundMarker | None:

@@ -25,6 +25,14 @@ def in_words(stats: np.ndarray, candidates: np.ndarray, flat: np.ndarray) -> np.
     glyphs = glyphs[stats[glyphs][:, 2:4].max(axis=1) >= smallest]
     if len(glyphs) < 2:
         return out
+    # Neighbours lie within 8 px plus a fifth of a candidate's size of it (see below): compare with
+    # those glyphs only.
+    box = stats[candidates][:, :4].astype(np.int64)
+    reach_max = 8.0 + 0.2 * float(box[:, 2:4].max())
+    x0, y0 = box[:, 0].min() - reach_max, box[:, 1].min() - reach_max
+    x1, y1 = (box[:, 0] + box[:, 2]).max() + reach_max, (box[:, 1] + box[:, 3]).max() + reach_max
+    gs = stats[glyphs]
+    glyphs = glyphs[(gs[:, 0] <= x1) & (gs[:, 0] + gs[:, 2] >= x0) & (gs[:, 1] <= y1) & (gs[:, 1] + gs[:, 3] >= y0)]
     c, g = stats[candidates][:, None, :4].astype(np.int64), stats[glyphs][None, :, :4].astype(np.int64)
     other = candidates[:, None] != glyphs[None, :]
     for along, across in ((0, 1), (1, 0)):  # words along rows, then along columns
