@@ -251,10 +251,10 @@ class LayoutParser(FigureParser):
         :func:`~.partition.partition`) where the corner reading falls short.
 
         The candidates stay as they are when their own letters already are a complete series
-        ``a, b, c ...`` of three or more (the scan is skipped), or when the scan finds fewer than three
-        letters, fewer than three quarters as many as the corner reading, or no more than it when those
-        sit at another corner than the top-left; a complete series is only continued (the scan reads
-        glyphs of its letters' height that it does not hold yet). Letters read at candidates' corners that the scan
+        ``a, b, c ...`` of three or more that no further letter continues (the scan then reads only glyphs
+        of their height that they do not cover, and a further letter must line up with another), or when
+        the scan finds fewer than three letters, fewer than three quarters as many as the corner reading,
+        or no more than it when those sit at another corner than the top-left. Letters read at candidates' corners that the scan
         missed join it (:func:`_corner_letters`); a letter whose cell holds no panel-sized ink is
         dropped and the figure cut again. ``allowed``: the letters the caption names (lower case), when
         it names some; others found are text inside panels.
