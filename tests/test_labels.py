@@ -315,6 +315,7 @@ def test_reading_rows_and_order():
 
 def test_read_helpers():
     assert normalise_read(" (ａ) ") == "a" and normalise_read("B.") == "B"
+    assert normalise_read("é") == "e" and normalise_read("(À)") == "A" and normalise_read("β") == "β"
     assert all(is_label_text(t) for t in ("a", "B", "A1", "iii", "XII"))
     assert not any(is_label_text(t) for t in ("", "ab", "150", "Day", "1A"))
     assert series_style([("ii", 0.9), ("iv", 0.8), ("i", 0.9)]) == "roman"
@@ -382,6 +383,29 @@ def test_reader_reads_once_when_the_series_is_complete(monkeypatch):
     monkeypatch.setattr(reader, "recognise", counted)
     reading = reader.read_panels(np.asarray(img), [tuple(float(v) for v in b) for b in panels])
     assert texts(reading) == list("ABCD") and len(calls) == 1
+
+
+def test_reader_reads_only_the_best_placed_candidates_when_they_spell_the_series(monkeypatch):
+    img, panels = labelled_grid(list("ABCD"))
+    d = ImageDraw.Draw(img)
+    for x0, y0, x1, y1 in panels:  # tick-label-like digits a little way in from the other corners
+        for x, y in ((x1 - 60, y0 + 30), (x0 + 44, y1 - 60), (x1 - 60, y1 - 60)):
+            d.rectangle((x - 4, y - 2, x + 22, y + 28), fill="white")
+            d.text((x, y), "5", font=font(22), fill="black")
+    boxes = [tuple(float(v) for v in b) for b in panels]
+    assert len(find_candidates(np.asarray(img), boxes)) > 4 * reader_module.FIRST_LOOK
+    reader = LabelReader()
+    calls = []
+    recognise = reader.recognise
+
+    def counted(crops, *args, **kwargs):
+        calls.append(len(crops))
+        return recognise(crops, *args, **kwargs)
+
+    monkeypatch.setattr(reader, "recognise", counted)
+    reading = reader.read_panels(np.asarray(img), boxes)
+    assert texts(reading) == list("ABCD")
+    assert calls == [len(reader.seen)] and len(reader.seen) <= 4 * reader_module.FIRST_LOOK
 
 
 def test_a_style_whose_series_explains_clearly_more_outvotes_axis_letters():

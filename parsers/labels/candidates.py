@@ -30,6 +30,7 @@ class Glyph:
     numeral: str | None = None  # the roman numeral its glyph shapes spell, if any
     text: str = ""
     confidence: float = 0.0
+    read: bool = False  # recognised yet
 
 
 @dataclass

@@ -51,6 +51,8 @@ GLYPH_HEIGHT = 44
 STRETCH = 1.6
 #: White gap between two candidates on the strip, in pixels (three CTC columns of 8 pixels).
 STRIP_GAP = 24
+#: Candidates per panel read first; the rest only when these do not spell a complete series.
+FIRST_LOOK = 2
 #: Longest strip read in one pass; longer strips are split (the recogniser's cost per pixel grows with width).
 MAX_STRIP = 1200
 
@@ -68,6 +70,8 @@ class LabelReader:
         self.threads = threads
         self.per_panel = per_panel
         self._engine: Any = None
+        #: Box, raw text and confidence of every glyph the last :meth:`read_panels` call read.
+        self.seen: list[tuple[Box, str, float]] = []
 
     @property
     def engine(self) -> Any:
@@ -129,16 +133,20 @@ class LabelReader:
 
     def read_panels(self, rgb: np.ndarray, boxes: Sequence[Box]) -> LabelReading:
         """Labels of the panel boxes (figure pixels), one entry per box."""
+        self.seen = []
         candidates = find_candidates(rgb, boxes, per_panel=self.per_panel)
-        glyphs = list({id(c.glyph): c.glyph for c in candidates}.values())
-        for glyph, (text, conf) in zip(glyphs, self.recognise([g.crop for g in glyphs])):
-            glyph.text, glyph.confidence = normalise_read(text), conf
-            glyph.framed = glyph.framed or bool(re.search(r"[()\[\]{}]", text))
         per_panel: list[list[Candidate]] = [[] for _ in boxes]
         for cand in candidates:
             per_panel[cand.panel].append(cand)
         rows = reading_rows(boxes)
-        _count_numerals(glyphs)
+        # the best-placed candidates of each panel first: when they already spell a complete series,
+        # the others (tick labels, text inside the panel) need not be read
+        first = [cands[:FIRST_LOOK] for cands in per_panel]
+        self._read_glyphs([c.glyph for cands in first for c in cands])
+        reading = apply_sequence_prior(first, self.min_confidence, rows)
+        if _complete(reading):
+            return reading
+        self._read_glyphs([c.glyph for c in candidates])
         reading = apply_sequence_prior(per_panel, self.min_confidence, rows)
         if _complete(reading):
             return reading
@@ -157,6 +165,15 @@ class LabelReader:
                 glyph.text, glyph.confidence = text, conf
         _count_numerals(unsure)
         return apply_sequence_prior(per_panel, self.min_confidence, rows)
+
+    def _read_glyphs(self, glyphs: Sequence[Glyph]) -> None:
+        """Read the glyphs not read yet (one glyph may be a candidate of several panels)."""
+        todo = list({id(g): g for g in glyphs if not g.read}.values())
+        for glyph, (text, conf) in zip(todo, self.recognise([g.crop for g in todo])):
+            glyph.text, glyph.confidence, glyph.read = normalise_read(text), conf, True
+            glyph.framed = glyph.framed or bool(re.search(r"[()\[\]{}]", text))
+            self.seen.append((glyph.box, text, conf))
+        _count_numerals(todo)
 
 
 def _complete(reading: LabelReading) -> bool:

@@ -32,8 +32,12 @@ _NUMBERED_RE = re.compile(r"^([A-Za-z0-9])([0-9]{1,2})$")
 
 
 def normalise_read(text: str) -> str:
-    """NFKC-fold a read (full-width letters) and strip decoration: spaces, brackets, dots, colons."""
+    """NFKC-fold a read (full-width letters), drop accents (the recogniser puts them on lone Latin
+    letters: ``é`` for ``e``) and strip decoration: spaces, brackets, dots, colons."""
     text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = unicodedata.normalize("NFKC", text)
     return re.sub(r"[\s()\[\]{}.:,;'\"`_\-~^]", "", text)
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from panel2patch.parsers.boxes import box_inside_share
+from panel2patch.data import Box
+from panel2patch.parsers.boxes import box_inside_share, box_iou
 
 from .candidates import _luminance
 from .reads import normalise_read
@@ -41,7 +42,8 @@ class FoundLabel:
 
 
 def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.35, max_height_frac: float = 0.04,
-                min_glyph: int = 8, most: int = 48, known: Sequence[FoundLabel] = ()) -> list[FoundLabel]:
+                min_glyph: int = 8, most: int = 48, known: Sequence[FoundLabel] = (),
+                seen: Sequence[tuple[Box, str, float]] = ()) -> list[FoundLabel]:
     """The figure's panel-letter series, in series order (empty when no series of two letters or more).
 
     ``rgb`` is the ``H x W x 3`` uint8 figure. Candidates are glyphs of either tone (dark on a light
@@ -51,33 +53,68 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     their line (no glyph of text size within half their height beside them, brackets apart: not part
     of a word or a number; a bracket reaches below the letter's baseline). At most ``most`` are read,
     the tallest first and none below the x-height of the tallest quarter: panel letters are set larger
-    than tick labels and most other text. Reads of ``min_confidence`` or more count: the recogniser is
-    unsure of lone letters, and the series (one height, consecutive letters) is the stronger evidence.
+    than tick labels and most other text; then, for the members missing inside the series, the glyphs
+    lined up with its letters (:func:`_lined_up`), which a series of small letters may need. Reads of ``min_confidence`` or more
+    count: the recogniser is unsure of lone letters, and the series (one height, consecutive letters) is
+    the stronger evidence.
 
     ``known``: letters already read (at panel corners). The scan then only looks for more of their
-    series: glyphs of their height (within 25 %) that none of them covers are read, and the series is
-    formed from both.
+    series: glyphs of their height (within 25 %) that none of them covers and that line up with one of
+    them (left edge or top within a third of their height) are read, and the series is formed from both.
+    ``seen``: glyphs read already (box, text, confidence: :attr:`LabelReader.seen`); a glyph on one of
+    those boxes (IoU 0.8) read surely as something other than a letter is not read again.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
     glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
     if len(glyphs) < 2 and not known:
         return []
-    # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
+    # a glyph read surely as something else than a letter (a digit, a symbol) at a panel corner is
+    # not read again; letters are, on the scan's own crop, so that the series is read alike
+    sure = [(b, t, c) for b, t, c in seen if c >= 0.9 and not _letter(normalise_read(t))]
     if known:
-        tall = [f.box[3] - f.box[1] for f in known]
-        lo, hi = X_HEIGHT * min(tall) / 1.25, 1.25 * max(tall)
-        chosen = [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
-                  and not any(box_inside_share(g[0], f.box) >= 0.5 for f in known)][:most]
-    else:
-        floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
-        chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
-    letters = list(known)
-    for (box, _), (text, conf) in zip(chosen, reader.recognise([crop for _, crop in chosen])):
+        return _series(list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence))
+    # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
+    chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
+    letters = _read(chosen, reader, sure, min_confidence)
+    found = _series(letters)
+    # a member missing inside the series may be shorter than the glyphs read (x-height a, c, e of a
+    # series of small letters): the glyphs lined up with the series's letters are read for the gaps
+    read = {id(g) for g in chosen}
+    more = _lined_up([g for g in glyphs if id(g) not in read], found)[:most] if found else []
+    ranks = {ord(f.text.lower()) for f in found}
+    gaps = [f for f in _read(more, reader, sure, min_confidence)
+            if ord(f.text.lower()) not in ranks and ord(f.text.lower()) < max(ranks)]
+    return _series(letters + gaps) if gaps else found
+
+
+def _lined_up(glyphs: list, letters: Sequence[FoundLabel]) -> list:
+    """The glyphs of the letters' height (within 25 %; lower case: down to x-height) that none of them
+    covers and that line up with one of them (left edge or top within a third of their height)."""
+    tall = [f.box[3] - f.box[1] for f in letters]
+    lower = any(f.text.islower() for f in letters)
+    lo, hi = (X_HEIGHT if lower else 1.0) * min(tall) / 1.25, 1.25 * max(tall)
+    near = float(np.median(tall)) / 3
+    return [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
+            and not any(box_inside_share(g[0], f.box) >= 0.5 for f in letters)
+            and any(abs(g[0][0] - f.box[0]) <= near or abs(g[0][1] - f.box[1]) <= near for f in letters)]
+
+
+def _read(glyphs: list, reader: LabelReader, sure: list, min_confidence: float) -> list[FoundLabel]:
+    """The glyphs read as single letters of ``min_confidence`` or more (``sure`` reads are reused)."""
+    reads = [next(((t, c) for b, t, c in sure if box_iou(g[0], b) >= 0.8), None) for g in glyphs]
+    fresh = iter(reader.recognise([crop for (_, crop), r in zip(glyphs, reads) if r is None]))
+    out = []
+    for (box, _), (text, conf) in zip(glyphs, [r if r is not None else next(fresh) for r in reads]):
         text = normalise_read(text)
-        if len(text) == 1 and text.isascii() and text.isalpha() and conf >= min_confidence:
-            letters.append(FoundLabel(text, tuple(float(v) for v in box), float(conf)))
-    return _series(letters)
+        if _letter(text) and conf >= min_confidence:
+            out.append(FoundLabel(text, tuple(float(v) for v in box), float(conf)))
+    return out
+
+
+def _letter(text: str) -> bool:
+    return len(text) == 1 and text.isascii() and text.isalpha()
 
 
 def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
@@ -114,7 +151,7 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
         near[k] = False
         # a bracket reaches below the baseline of the letter it encloses; a ``1``, ``l`` or ``t`` of
         # the same word does not
-        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 1.6 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
+        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
         holds = (x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k])
         if (near & ~holds & ~bracket).any():
             continue

@@ -268,11 +268,11 @@ class LayoutParser(FigureParser):
             # a panel (the last candidate holds several panels that touch): only more of its letters are
             # looked for
             known = [FoundLabel(b.label, b.label_box, b.label_score) for b in blocks if b.label_box is not None]
-            found = scan_labels(rgb, self.reader, known=known)
+            found = scan_labels(rgb, self.reader, known=known, seen=self.reader.seen)
             if not _continues(found, known):
                 return blocks
         else:
-            found = scan_labels(rgb, self.reader)
+            found = scan_labels(rgb, self.reader, seen=self.reader.seen)
         if allowed:
             found = [f for f in found if f.text.lower() in allowed]
         if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and corner not in (None, "tl")):
