@@ -185,3 +185,23 @@ def test_scan_reads_the_small_members_missing_inside_the_series():
         d.text((30 + 300 * c, 30 + 300 * r), ch, font=font(40), fill="black")
     found = scan_labels(np.asarray(canvas), reader(), most=4)
     assert [f.text for f in found] == list("abcdef")
+
+
+def test_scan_takes_a_bare_stem_for_a_letter_only_in_line_with_the_others():
+    """A bar of letter height off the letters' rows and columns reads as I, the next member of A-H; it
+    is not one. The same bar on the second row's line is."""
+    def canvas_with_bar(x: int, y: int) -> np.ndarray:
+        canvas = Image.new("RGB", (1000, 700), "white")
+        d = ImageDraw.Draw(canvas)
+        f = font(40)
+        for k, ch in enumerate("ABCDEFGH"):
+            r, c = divmod(k, 4)
+            d.text((30 + 220 * c, 30 + 300 * r), ch, font=f, fill="black")
+        top, bottom = f.getbbox("H")[1], f.getbbox("H")[3]
+        d.rectangle((x, y + top, x + 5, y + bottom - 1), fill="black")
+        return np.asarray(canvas)
+
+    off_grid = scan_labels(canvas_with_bar(900, 480), reader())
+    assert [f.text for f in off_grid] == list("ABCDEFGH")
+    in_row = scan_labels(canvas_with_bar(900, 330), reader())
+    assert [f.text for f in in_row] == list("ABCDEFGHI")

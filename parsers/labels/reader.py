@@ -16,8 +16,10 @@ read in three steps:
    (clutter blanked), scaled to the recogniser's line height, stretched 1.6x horizontally (CTC
    decoding otherwise merges repeated narrow letters such as ``iii``) and laid side by side on
    strips that RapidOCR's recognition model reads in one pass each; the CTC column of each decoded
-   character tells which candidate it belongs to. Unless the series is already complete, unsure
-   glyphs of the panels without a sure label get a second look at another scale.
+   character tells which candidate it belongs to. The best-placed candidates of each panel are read
+   first (:data:`FIRST_LOOK`); the others only when those do not spell a complete series. Unless the
+   series is then complete, unsure glyphs of the panels without a sure label get a second look at
+   another scale.
 3. **Sequence prior** (:func:`~panel2patch.parsers.labels.sequence.apply_sequence_prior`). Panel labels
    of a figure share one style (letters ``a, b, c``/``A, B, C``, roman numerals ``i, ii, iii``, or
    letter-digit ``A1, A2, B1``), one corner and one case, and usually form one consecutive series in

@@ -181,12 +181,25 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
             band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= hi * ref]
             chosen = _in_order(band)
+            # a bare stem read as I, l or i (a rule, a bar, a 1) is a member only where it lines up with
+            # another member, as panel letters do along rows and columns
+            stems = [f for f in band if f.text in "Iil" and f.box[2] - f.box[0] <= 0.35 * (f.box[3] - f.box[1])
+                     and not lines_up(f, chosen)]
+            if stems:
+                chosen = _in_order([f for f in band if f not in stems])
             # of equally long series, the one of taller letters (panel letters are set larger than
             # the letters of a diagram), then the surer one
             if (len(chosen), _height(chosen), sum(f.score for f in chosen)) > (
                     len(best), _height(best), sum(f.score for f in best)):
                 best = chosen
     return best if len(best) >= 2 else []
+
+
+def lines_up(letter: FoundLabel, letters: Sequence[FoundLabel]) -> bool:
+    """Whether another of ``letters`` shares the letter's left edge or top (within a third of its height)."""
+    near = (letter.box[3] - letter.box[1]) / 3
+    return any(f is not letter and (abs(f.box[0] - letter.box[0]) <= near or abs(f.box[1] - letter.box[1]) <= near)
+               for f in letters)
 
 
 def _height(letters: list[FoundLabel]) -> int:

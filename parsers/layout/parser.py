@@ -327,7 +327,7 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
     """Letters read at candidates' corners that the scan missed and that continue its series (ranks
     up to one past its last): a glyph on a picture or beside a tick label is not lone, but at a
     panel corner it is still that panel's letter."""
-    from ..labels.scan import FoundLabel
+    from ..labels.scan import FoundLabel, lines_up
 
     have = {f.text.lower() for f in found}
     last = max((ord(t) - 97 for t in have), default=-1)
@@ -337,8 +337,12 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
         if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z" or text in have
                 or ord(text) - 97 > last + 1 or (allowed and text not in allowed)):
             continue
+        letter = FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score))
+        x0, y0, x1, y1 = letter.box
+        if text in "il" and x1 - x0 <= 0.35 * (y1 - y0) and not lines_up(letter, found):
+            continue  # a bare stem off the letters' rows and columns: a rule or a bar, not an I
         have.add(text)
-        out.append(FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score)))
+        out.append(letter)
     return out
 
 
@@ -346,12 +350,10 @@ def _continues(found: list, known: list) -> bool:
     """Whether the scan's series goes on past the known letters, each further letter lined up with
     another (its left edge or top within a third of a letter's height): panel letters run along rows
     and columns, a letter of text inside a panel seldom does."""
+    from ..labels.scan import lines_up
+
     more = [f for f in found if ord(f.text.lower()) - 97 >= len(known)]
-    if not more:
-        return False
-    size = float(np.median([f.box[3] - f.box[1] for f in known]))
-    return all(any(g is not f and (abs(g.box[0] - f.box[0]) <= size / 3 or abs(g.box[1] - f.box[1]) <= size / 3)
-                   for g in found) for f in more)
+    return bool(more) and all(lines_up(f, found) for f in more)
 
 
 def caption_letters(caption: str | None) -> set[str] | None:
