@@ -283,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"marker detector {markers_name!r} is not registered: reported as absent", file=sys.stderr)
             markers_name = None
-    # load the OCR models outside the timings
+    # load the OCR models, and torchvision (non-maximum suppression), outside the timings
     warmup = _warmup_image()
     parser.parse(warmup, None)
     if detector is not None and getattr(detector, "_reader", None) is not None:
         _ = detector._reader.engine
+    from panel2patch.parsers.boxes import box_nms
+
+    box_nms([(0.0, 0.0, 1.0, 1.0)], [1.0], 0.5)
 
     sets = []
     if args.demo is not None:
