@@ -151,20 +151,10 @@ def stroke_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs
     owner, ys, xs = owner[on], ys[on], xs[on]
     luma = gray[ys, xs]
     size = np.bincount(owner, minlength=n)
-    hist = np.bincount(owner * 256 + luma, minlength=n * 256).reshape(n, 256)
-    # Pixels within 7 grey levels of each level (a 15-level window, as np.convolve(..., "same")).
-    cum = np.zeros((n, 257), np.int64)
-    np.cumsum(hist, axis=1, out=cum[:, 1:])
-    levels = np.arange(256)
-    counts = cum[:, np.minimum(levels + 8, 256)] - cum[:, np.maximum(levels - 7, 0)]
-    peak = np.argmax(counts, axis=1)
-    flat = (size > 0) & (counts[np.arange(n), peak] >= 0.5 * size)
+    peak, at_peak = _grey_mode(owner, luma, n)
+    flat = (size > 0) & (at_peak >= 0.5 * size)
     near = flat[owner] & (np.abs(luma.astype(np.int16) - peak[owner]) <= 7)
-    owner, ys, xs = owner[near], ys[near], xs[near]
-    total = np.bincount(owner, minlength=n)
-    for c in range(3):
-        sums = np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n)
-        colours[flat, c] = sums[flat] / total[flat]
+    colours[flat] = _mean_colours(rgb, owner[near], ys[near], xs[near], n)[flat]
     # A one-pixel line with its anti-aliased neighbours is three grey levels: judge its core alone.
     thin = np.flatnonzero(~flat & ((a1 - a0) <= 3) & ((b1 - b0) >= 8))[:2000]
     if len(thin):
@@ -208,20 +198,31 @@ def _core_colours(rgb: np.ndarray, gray: np.ndarray, distinct: np.ndarray, segs:
     owner, cy, cx = owner[core], ys[rows, pick][core], xs[rows, pick][core]
     luma = g[rows, pick][core]
     count = np.bincount(owner, minlength=n)
+    mode, _ = _grey_mode(owner, luma, n)
+    good = np.abs(luma - mode[owner]) <= 7
+    total = np.bincount(owner[good], minlength=n)
+    flat = (count >= 8) & (total / np.maximum(count, 1) >= 0.5)
+    return _mean_colours(rgb, owner[good], cy[good], cx[good], n), flat
+
+
+def _grey_mode(owner: np.ndarray, luma: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per stroke (``owner`` of each pixel, ``luma`` its grey level), the level with the most of the stroke's
+    pixels within 7 grey levels of it (a 15-level window, as ``np.convolve(..., "same")``) and that count."""
     hist = np.bincount(owner * 256 + luma, minlength=n * 256).reshape(n, 256)
     cum = np.zeros((n, 257), np.int64)
     np.cumsum(hist, axis=1, out=cum[:, 1:])
     levels = np.arange(256)
     window = cum[:, np.minimum(levels + 8, 256)] - cum[:, np.maximum(levels - 7, 0)]
     mode = np.argmax(window, axis=1)
-    good = np.abs(luma - mode[owner]) <= 7
-    owner, cy, cx = owner[good], cy[good], cx[good]
+    return mode, window[np.arange(n), mode]
+
+
+def _mean_colours(rgb: np.ndarray, owner: np.ndarray, ys: np.ndarray, xs: np.ndarray, n: int) -> np.ndarray:
+    """Mean colour (``[n, 3]``) of each stroke's pixels ``(ys, xs)``; NaN for a stroke without pixels."""
     total = np.bincount(owner, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        flat = (count >= 8) & (total / np.maximum(count, 1) >= 0.5)
-        colours = np.stack([np.bincount(owner, weights=rgb[cy, cx, c].astype(np.float64), minlength=n) / total
-                            for c in range(3)], axis=1)
-    return colours, flat
+        return np.stack([np.bincount(owner, weights=rgb[ys, xs, c].astype(np.float64), minlength=n) / total
+                         for c in range(3)], axis=1)
 
 
 def pair_corners(hs: np.ndarray, vs: np.ndarray, tol: int, min_side: int, limit: int = 4000):
