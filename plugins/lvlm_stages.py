@@ -167,7 +167,7 @@ class LVLMDescriber(Describer):
                 count_diagnostic(f"lvlm.{self.component}.missing")
             listed = value.get("regions") if isinstance(value.get("regions"), list) else []
             described = {item["region"]: item.get("description") for item in listed
-                         if isinstance(item, dict) and isinstance(item.get("region"), int)}
+                         if isinstance(item, dict) and type(item.get("region")) is int}  # not a bool
             count_diagnostic(f"lvlm.{self.component}.unknown_region", len(set(described) - set(range(len(regions)))))
             for n, region in enumerate(regions):
                 region_text = self._text(described.get(n))

@@ -847,7 +847,8 @@ def test_one_request_per_panel_describes_the_panel_and_its_numbered_regions(lvlm
     """The default: each panel crop with its regions as numbered boxes in the crop's pixels, one answer for all."""
     answers = {"p0": {"description": "Tubules  in cortex.", "regions": [{"region": 0, "description": "A nucleus."},
                                                                          {"region": 7, "description": "stray"},
-                                                                         {"region": [0], "description": "odd key"}]},
+                                                                         {"region": [0], "description": "odd key"},
+                                                                         {"region": False, "description": "a flag"}]},
                "p1": "not JSON at all"}
     describer = LVLMDescriber(lvlm(lambda request: answers[request.metadata["view"].name]))
     figure = describer.process(describer_figure(), figure_image())
