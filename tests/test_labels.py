@@ -370,10 +370,10 @@ def test_complete_series_needs_no_second_look():
     assert not reader_module._complete(reading(["A1", "A3"], "numbered"))
 
 
-def test_reader_reads_once_when_the_series_is_complete(monkeypatch):
-    img, panels = labelled_grid(list("ABCD"))
+def counted_reader(monkeypatch) -> tuple[LabelReader, list[int]]:
+    """A reader recording how many crops each recognition call reads."""
     reader = LabelReader()
-    calls = []
+    calls: list[int] = []
     recognise = reader.recognise
 
     def counted(crops, *args, **kwargs):
@@ -381,6 +381,12 @@ def test_reader_reads_once_when_the_series_is_complete(monkeypatch):
         return recognise(crops, *args, **kwargs)
 
     monkeypatch.setattr(reader, "recognise", counted)
+    return reader, calls
+
+
+def test_reader_reads_once_when_the_series_is_complete(monkeypatch):
+    img, panels = labelled_grid(list("ABCD"))
+    reader, calls = counted_reader(monkeypatch)
     reading = reader.read_panels(np.asarray(img), [tuple(float(v) for v in b) for b in panels])
     assert texts(reading) == list("ABCD") and len(calls) == 1
 
@@ -394,18 +400,10 @@ def test_reader_reads_only_the_best_placed_candidates_when_they_spell_the_series
             d.text((x, y), "5", font=font(22), fill="black")
     boxes = [tuple(float(v) for v in b) for b in panels]
     assert len(find_candidates(np.asarray(img), boxes)) > 4 * reader_module.FIRST_LOOK
-    reader = LabelReader()
-    calls = []
-    recognise = reader.recognise
-
-    def counted(crops, *args, **kwargs):
-        calls.append(len(crops))
-        return recognise(crops, *args, **kwargs)
-
-    monkeypatch.setattr(reader, "recognise", counted)
+    reader, calls = counted_reader(monkeypatch)
     reading = reader.read_panels(np.asarray(img), boxes)
     assert texts(reading) == list("ABCD")
-    assert calls == [len(reader.seen)] and len(reader.seen) <= 4 * reader_module.FIRST_LOOK
+    assert calls == [len(reading.seen)] and len(reading.seen) <= 4 * reader_module.FIRST_LOOK
 
 
 def test_a_style_whose_series_explains_clearly_more_outvotes_axis_letters():

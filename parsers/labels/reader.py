@@ -72,8 +72,6 @@ class LabelReader:
         self.threads = threads
         self.per_panel = per_panel
         self._engine: Any = None
-        #: Box, raw text and confidence of every glyph the last :meth:`read_panels` call read.
-        self.seen: list[tuple[Box, str, float]] = []
 
     @property
     def engine(self) -> Any:
@@ -135,8 +133,13 @@ class LabelReader:
 
     def read_panels(self, rgb: np.ndarray, boxes: Sequence[Box]) -> LabelReading:
         """Labels of the panel boxes (figure pixels), one entry per box."""
-        self.seen = []
         candidates = find_candidates(rgb, boxes, per_panel=self.per_panel)
+        reading = self._choose(candidates, boxes)
+        glyphs = {id(c.glyph): c.glyph for c in candidates}.values()
+        reading.seen = [(g.box, g.text, g.confidence) for g in glyphs if g.read]
+        return reading
+
+    def _choose(self, candidates: list[Candidate], boxes: Sequence[Box]) -> LabelReading:
         per_panel: list[list[Candidate]] = [[] for _ in boxes]
         for cand in candidates:
             per_panel[cand.panel].append(cand)
@@ -174,7 +177,6 @@ class LabelReader:
         for glyph, (text, conf) in zip(todo, self.recognise([g.crop for g in todo])):
             glyph.text, glyph.confidence, glyph.read = normalise_read(text), conf, True
             glyph.framed = glyph.framed or bool(re.search(r"[()\[\]{}]", text))
-            self.seen.append((glyph.box, text, conf))
         _count_numerals(todo)
 
 

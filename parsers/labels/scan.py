@@ -61,7 +61,7 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     ``known``: letters already read (at panel corners). The scan then only looks for more of their
     series: glyphs of their height (within 25 %) that none of them covers and that line up with one of
     them (left edge or top within a third of their height) are read, and the series is formed from both.
-    ``seen``: glyphs read already (box, text, confidence: :attr:`LabelReader.seen`); a glyph on one of
+    ``seen``: glyphs read already (box, text, confidence: :attr:`LabelReading.seen`); a glyph on one of
     those boxes (IoU 0.8) read surely as something other than a letter is not read again.
     """
     gray = _luminance(rgb)
@@ -98,7 +98,7 @@ def _lined_up(glyphs: list, letters: Sequence[FoundLabel]) -> list:
     near = float(np.median(tall)) / 3
     return [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
             and not any(box_inside_share(g[0], f.box) >= 0.5 for f in letters)
-            and any(abs(g[0][0] - f.box[0]) <= near or abs(g[0][1] - f.box[1]) <= near for f in letters)]
+            and _in_line(g[0], [f.box for f in letters], near)]
 
 
 def _read(glyphs: list, reader: LabelReader, sure: list, min_confidence: float) -> list[FoundLabel]:
@@ -181,10 +181,8 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
             band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= hi * ref]
             chosen = _in_order(band)
-            # a bare stem read as I, l or i (a rule, a bar, a 1) is a member only where it lines up with
-            # another member, as panel letters do along rows and columns
-            stems = [f for f in band if f.text in "Iil" and f.box[2] - f.box[0] <= 0.35 * (f.box[3] - f.box[1])
-                     and not lines_up(f, chosen)]
+            # a bare stem is a member only where it lines up with another, as panel letters do
+            stems = [f for f in band if stray_stem(f, chosen)]
             if stems:
                 chosen = _in_order([f for f in band if f not in stems])
             # of equally long series, the one of taller letters (panel letters are set larger than
@@ -197,9 +195,19 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
 
 def lines_up(letter: FoundLabel, letters: Sequence[FoundLabel]) -> bool:
     """Whether another of ``letters`` shares the letter's left edge or top (within a third of its height)."""
-    near = (letter.box[3] - letter.box[1]) / 3
-    return any(f is not letter and (abs(f.box[0] - letter.box[0]) <= near or abs(f.box[1] - letter.box[1]) <= near)
-               for f in letters)
+    return _in_line(letter.box, [f.box for f in letters if f is not letter], (letter.box[3] - letter.box[1]) / 3)
+
+
+def stray_stem(letter: FoundLabel, letters: Sequence[FoundLabel]) -> bool:
+    """Whether ``letter`` is a bare stem read as I, l or i (a rule, a bar, a 1 may be one) off the rows and
+    columns of the other ``letters``."""
+    x0, y0, x1, y1 = letter.box
+    return letter.text in ("I", "i", "l") and x1 - x0 <= 0.35 * (y1 - y0) and not lines_up(letter, letters)
+
+
+def _in_line(box: Sequence[float], boxes: Sequence[Sequence[float]], near: float) -> bool:
+    """Whether one of ``boxes`` has its left edge or top within ``near`` of ``box``'s."""
+    return any(abs(b[0] - box[0]) <= near or abs(b[1] - box[1]) <= near for b in boxes)
 
 
 def _height(letters: list[FoundLabel]) -> int:

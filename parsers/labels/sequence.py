@@ -44,12 +44,14 @@ class LabelReading:
 
     ``labels[i]`` is panel ``i``'s label or None; ``unread[i]`` is True when panel ``i`` has no label
     but a glyph sits right at the figure's label corner (a label the recogniser could not read).
+    ``seen``: every glyph read on the way (box, text, confidence), for later reads of the figure to reuse.
     """
 
     labels: list[PanelLabel | None]
     unread: list[bool] = field(default_factory=list)
     corner: str | None = None
     style: str = "letter"
+    seen: list[tuple[Box, str, float]] = field(default_factory=list)
 
 
 def reading_rows(boxes: Sequence[Box]) -> list[list[int]]:

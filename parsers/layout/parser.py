@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ..labels.reader import LabelReader
+    from ..labels.sequence import LabelReading
 
 
 class LayoutParser(FigureParser):
@@ -164,12 +165,12 @@ class LayoutParser(FigureParser):
             return FigureParse(width=width, height=height, panels=[whole])
         if self.ocr:
             start = time.perf_counter()
-            style, corner = self._read_labels(rgb, blocks, scale)
-            series = Series(blocks, style, scale)
+            reading = self._read_labels(rgb, blocks, scale)
+            series = Series(blocks, reading.style, scale)
             series.drop_out_of_order()
             blocks = merge_unlabelled(blocks, parents, max(2, round(0.01 * max(height, width) / scale)), series)
-            Series(blocks, style, scale).name_missing()
-            blocks = self._panels_from_letters(rgb, blocks, mask, scale, corner, caption_letters(caption))
+            Series(blocks, reading.style, scale).name_missing()
+            blocks = self._panels_from_letters(rgb, blocks, mask, scale, reading, caption_letters(caption))
             timings["labels"] = time.perf_counter() - start
         from ..labels.sequence import reading_order
 
@@ -214,10 +215,8 @@ class LayoutParser(FigureParser):
             blocks = [Block(union, union, 0, members=frags, soft=True)]
         return blocks, scale, seg.parent, mask
 
-    def _read_labels(self, rgb: np.ndarray, blocks: list[Block], scale: int) -> tuple[str, str | None]:
-        """Read each candidate's letter; a letter joins its panel's box and leaves any other box.
-
-        Returns the style of the label series and the corner its letters sit at (:class:`LabelReading`)."""
+    def _read_labels(self, rgb: np.ndarray, blocks: list[Block], scale: int) -> LabelReading:
+        """Read each candidate's letter; a letter joins its panel's box and leaves any other box."""
         h, w = rgb.shape[:2]
         boxes = [_to_pixels(b.box, scale, w, h) for b in blocks]
         reading = self.reader.read_panels(rgb, boxes)
@@ -243,10 +242,10 @@ class LayoutParser(FigureParser):
                     content = box_union(content, m)
             block.content = content
             block.box = box_union(block.box, lb)
-        return reading.style, reading.corner
+        return reading
 
     def _panels_from_letters(self, rgb: np.ndarray, blocks: list[Block], mask: np.ndarray, scale: int,
-                             corner: str | None, allowed: set[str] | None) -> list[Block]:
+                             reading: LabelReading, allowed: set[str] | None) -> list[Block]:
         """Panels cut around the letters found anywhere in the figure (:func:`~..labels.scan.scan_labels`,
         :func:`~.partition.partition`) where the corner reading falls short.
 
@@ -268,14 +267,14 @@ class LayoutParser(FigureParser):
             # a panel (the last candidate holds several panels that touch): only more of its letters are
             # looked for
             known = [FoundLabel(b.label, b.label_box, b.label_score) for b in blocks if b.label_box is not None]
-            found = scan_labels(rgb, self.reader, known=known, seen=self.reader.seen)
+            found = scan_labels(rgb, self.reader, known=known, seen=reading.seen)
             if not _continues(found, known):
                 return blocks
         else:
-            found = scan_labels(rgb, self.reader, seen=self.reader.seen)
+            found = scan_labels(rgb, self.reader, seen=reading.seen)
         if allowed:
             found = [f for f in found if f.text.lower() in allowed]
-        if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and corner not in (None, "tl")):
+        if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and reading.corner not in (None, "tl")):
             return blocks
         if complete and read >= 0.75 * len(found):
             return blocks
@@ -327,7 +326,7 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
     """Letters read at candidates' corners that the scan missed and that continue its series (ranks
     up to one past its last): a glyph on a picture or beside a tick label is not lone, but at a
     panel corner it is still that panel's letter."""
-    from ..labels.scan import FoundLabel, lines_up
+    from ..labels.scan import FoundLabel, stray_stem
 
     have = {f.text.lower() for f in found}
     last = max((ord(t) - 97 for t in have), default=-1)
@@ -338,9 +337,8 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
                 or ord(text) - 97 > last + 1 or (allowed and text not in allowed)):
             continue
         letter = FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score))
-        x0, y0, x1, y1 = letter.box
-        if text in "il" and x1 - x0 <= 0.35 * (y1 - y0) and not lines_up(letter, found):
-            continue  # a bare stem off the letters' rows and columns: a rule or a bar, not an I
+        if stray_stem(letter, found):
+            continue  # a rule or a bar, not an I
         have.add(text)
         out.append(letter)
     return out
