@@ -205,3 +205,71 @@ def test_scan_takes_a_bare_stem_for_a_letter_only_in_line_with_the_others():
     assert [f.text for f in off_grid] == list("ABCDEFGH")
     in_row = scan_labels(canvas_with_bar(900, 330), reader())
     assert [f.text for f in in_row] == list("ABCDEFGHI")
+
+
+def test_scan_reads_letters_with_a_full_stop():
+    """``a.``, ``g.``: the stop on the baseline (above the bottom of a descender) does not make a word of
+    the letter; a small digit raised beside it does (``h²``)."""
+    canvas = Image.new("RGB", (900, 600), "white")
+    d = ImageDraw.Draw(canvas)
+    f = font(40)
+    for k, ch in enumerate("abcdefg"):
+        r, c = divmod(k, 4)
+        x, y = 30 + 220 * c, 30 + 300 * r
+        d.text((x, y), ch, font=f, fill="black")
+        # a bold stop, as heavy sans-serif faces print it: a third of the letter's height across
+        x0, top, x1, bottom = f.getbbox(ch)
+        base = f.getbbox("a")[3]
+        s = round(0.35 * (bottom - top))
+        d.ellipse((x + x1 + 3, y + base - s, x + x1 + 3 + s, y + base - 1), fill="black")
+    assert [f.text for f in scan_labels(np.asarray(canvas), reader())] == list("abcdefg")
+    d.text((700, 330), "h", font=font(40), fill="black")
+    d.text((725, 338), "2", font=font(18), fill="black")
+    assert [f.text for f in scan_labels(np.asarray(canvas), reader())] == list("abcdefg")
+
+
+def rows_under_rules(touching: bool) -> np.ndarray:
+    """Two rows of three letters A-F, each row under a rule drawn across the figure; with ``touching``
+    the rule of the second row runs along the tops of its letters."""
+    canvas = Image.new("RGB", (900, 600), "white")
+    d = ImageDraw.Draw(canvas)
+    f = font(40)
+    top = f.getbbox("D")[1]
+    for k, ch in enumerate("ABCDEF"):
+        r, c = divmod(k, 3)
+        d.text((30 + 300 * c, 40 + 300 * r), ch, font=f, fill="black")
+    d.line((10, 30 + top, 890, 30 + top), fill=(90, 90, 90), width=2)
+    rule = 340 + top - (2 if touching else 12)
+    d.line((10, rule, 890, rule), fill=(90, 90, 90), width=2)
+    return np.asarray(canvas)
+
+
+def test_scan_reads_letters_touching_a_rule():
+    assert [f.text for f in scan_labels(rows_under_rules(False), reader())] == list("ABCDEF")
+    assert [f.text for f in scan_labels(rows_under_rules(True), reader())] == list("ABCDEF")
+
+
+def test_glyphs_freed_from_a_rule_grow_the_series_but_never_replace_it():
+    from panel2patch.parsers.labels.scan import FoundLabel, _grown
+
+    def at(text: str, k: int, score: float = 0.9, h: int = 30) -> FoundLabel:
+        return FoundLabel(text, (30.0 + 300 * (k % 3), 30.0 + 300 * (k // 3), 55.0 + 300 * (k % 3),
+                                 30.0 + h + 300 * (k // 3)), score)
+
+    upper = [at(ch, k) for k, ch in enumerate("ABCD")]
+    series, used = _grown(upper, [at("E", 4)])
+    assert [f.text for f in series] == list("ABCDE") and len(used) == 5
+    # a longer lower-case series read from small glyphs would win on its own; it may not take over
+    lower = [at(ch, 6 + k, 0.5, 20) for k, ch in enumerate("abcd")]
+    series, used = _grown(upper + lower, [at("e", 10, 0.5, 20), at("f", 11, 0.5, 20)])
+    assert [f.text for f in series] == list("ABCD") and len(used) == 8
+
+
+def test_an_unsure_letter_crowding_a_sure_one_is_dropped():
+    from panel2patch.parsers.layout.parser import _crowded
+
+    anchors = [(5, 5, 9, 9), (55, 5, 59, 9), (57, 11, 61, 15), (5, 55, 9, 59)]
+    assert _crowded(anchors, [0.95, 0.95, 0.4, 0.9]) == {2}
+    # two unsure letters, or two sure ones, are left to the partition (which refuses them)
+    assert _crowded(anchors, [0.95, 0.5, 0.4, 0.9]) == set()
+    assert _crowded(anchors, [0.95, 0.9, 0.95, 0.9]) == set()

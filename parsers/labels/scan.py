@@ -48,10 +48,11 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
 
     ``rgb`` is the ``H x W x 3`` uint8 figure. Candidates are glyphs of either tone (dark on a light
     surround, light on a dark one) that are one connected component ``min_glyph`` pixels to
-    ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.3
-    times their height, on a surround of the other tone (80 % of the pixels around them) and alone on
-    their line (no glyph of text size within half their height beside them, brackets apart: not part
-    of a word or a number; a bracket reaches below the letter's baseline). At most ``most`` are read,
+    ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.7
+    times their height (``m``), on a surround of the other tone (80 % of the pixels around them) and
+    alone on their line (no glyph of text size within half their height beside them, brackets and a
+    full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
+    A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too. At most ``most`` are read,
     the tallest first and none below the x-height of the tallest quarter: panel letters are set larger
     than tick labels and most other text; then, for the members missing inside the series, the glyphs
     lined up with its letters (:func:`_lined_up`), which a series of small letters may need. Reads of ``min_confidence`` or more
@@ -67,18 +68,28 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
     glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
-    if len(glyphs) < 2 and not known:
+    boxes = {g[0] for g in glyphs}
+    # wide glyphs (m, w) and glyphs freed from a rule are read apart, after the others: OCR reads a
+    # glyph in the company of those it is read with, and those reads are not to change
+    ruled = [g for g in glyphs if _wide(g[0])] + [
+        g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
+        if g[0] not in boxes]
+    glyphs = [g for g in glyphs if not _wide(g[0])]
+    if len(glyphs) + len(ruled) < 2 and not known:
         return []
     # a glyph read surely as something else than a letter (a digit, a symbol) at a panel corner is
     # not read again; letters are, on the scan's own crop, so that the series is read alike
     sure = [(b, t, c) for b, t, c in seen if c >= 0.9 and not _letter(normalise_read(t))]
     if known:
-        return _series(list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence))
+        letters = list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence)
+        return _grown(letters, _read(_lined_up(ruled, known)[:most], reader, sure, min_confidence))[0]
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
-    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs], 75))
-    chosen = sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
-    letters = _read(chosen, reader, sure, min_confidence)
-    found = _series(letters)
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or ruled], 75))
+    chosen = _tallest(glyphs, floor, most)
+    freed = _tallest(ruled, floor, most // 3)
+    found, letters = _grown(_read(chosen, reader, sure, min_confidence), _read(freed, reader, sure, min_confidence))
+    chosen += freed
+    glyphs += ruled
     # a member missing inside the series may be shorter than the glyphs read (x-height a, c, e of a
     # series of small letters): the glyphs lined up with the series's letters are read for the gaps
     read = {id(g) for g in chosen}
@@ -87,6 +98,27 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     gaps = [f for f in _read(more, reader, sure, min_confidence)
             if ord(f.text.lower()) not in ranks and ord(f.text.lower()) < max(ranks)]
     return _series(letters + gaps) if gaps else found
+
+
+def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[FoundLabel], list[FoundLabel]]:
+    """The series of ``letters``, grown by ``extra`` letters only where it keeps all its members (the
+    extra glyphs may continue the series, never replace it by another), and the letters it was formed of."""
+    found = _series(letters)
+    if extra:
+        grown = _series(letters + extra)
+        kept = {(f.text, f.box) for f in grown}
+        if all((f.text, f.box) in kept for f in found):
+            return grown, letters + extra
+    return found, letters
+
+
+def _wide(box: tuple[int, int, int, int]) -> bool:
+    return box[2] - box[0] > 1.3 * (box[3] - box[1])
+
+
+def _tallest(glyphs: list, floor: float, most: int) -> list:
+    """The ``most`` tallest glyphs no lower than ``floor``."""
+    return sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
 
 
 def _lined_up(glyphs: list, letters: Sequence[FoundLabel]) -> list:
@@ -117,21 +149,36 @@ def _letter(text: str) -> bool:
     return len(text) == 1 and text.isascii() and text.isalpha()
 
 
-def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
+def _without_rules(ink: np.ndarray, max_h: float) -> np.ndarray:
+    """``ink`` less its thin straight lines (rules, frame edges, axes: under 4 pixels thick and over three
+    letter heights long), so that a letter printed against one is a component of its own."""
+    import cv2
+
+    ink = ink.astype(np.uint8)
+    long = max(3, int(3 * max_h))
+    lines = np.zeros_like(ink)
+    for along, thick in (((1, long), (4, long)), ((long, 1), (long, 4))):
+        lines |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(along, np.uint8)) & ~cv2.morphologyEx(
+            ink, cv2.MORPH_OPEN, np.ones(thick, np.uint8))
+    return (ink & ~lines).astype(bool)
+
+
+def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None
                  ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
-    the glyph alone, dark on white."""
+    the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count."""
     import cv2
 
     height, width = gray.shape
-    ink = gray < 128 if dark else gray >= 128
+    if ink is None:
+        ink = gray < 128 if dark else gray >= 128
     n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     if n < 3:
         return []
     x, y, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
     fill = area / np.maximum(1, w * h)
     # a solid component is a block, unless it is a stem (``I``)
-    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.3 * h) & (w >= 0.15 * h)
+    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.7 * h) & (w >= 0.15 * h)
                           & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)))
     x1, y1 = x + w, y + h
     out = []
@@ -152,8 +199,13 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float
         # a bracket reaches below the baseline of the letter it encloses; a ``1``, ``l`` or ``t`` of
         # the same word does not
         bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
+        # nor does the full stop of ``a.``: a small round blob on the baseline just after the letter (a
+        # descender, as in ``g.``, reaches below the baseline; a hyphen is flat)
+        stop = ((w <= 0.45 * h[k]) & (h <= 0.45 * h[k]) & (2 * h >= w) & (2 * w >= h)
+                & (y1 <= y1[k] + max(2, 0.1 * h[k])) & (y1 >= y1[k] - 0.35 * h[k]) & (y >= y[k] + 0.35 * h[k])
+                & (x >= x1[k] - max(1, 0.05 * h[k])))
         holds = (x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k])
-        if (near & ~holds & ~bracket).any():
+        if (near & ~holds & ~bracket & ~stop).any():
             continue
         pad = max(2, int(0.15 * h[k]))
         x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)

@@ -64,6 +64,10 @@ if TYPE_CHECKING:
     from ..labels.sequence import LabelReading
 
 
+#: OCR confidence of a sure letter read (the scan keeps letters read down to 0.35).
+SURE = 0.8
+
+
 class LayoutParser(FigureParser):
     """Panel layout by recursive XY-cut and connected components, panel letters by OCR, panel kinds.
 
@@ -288,6 +292,11 @@ class LayoutParser(FigureParser):
                 f.text = f.text.upper() if upper else f.text.lower()
         anchors = [(int(f.box[0] // scale), int(f.box[1] // scale), max(int(f.box[0] // scale) + 1, -(-int(f.box[2]) // scale)),
                     max(int(f.box[1] // scale) + 1, -(-int(f.box[3]) // scale))) for f in found]
+        # two panel letters never sit closer than the partition can cut between: an unsure letter beside
+        # a sure one is a stray glyph read as a letter
+        crowded = _crowded(anchors, [f.score for f in found])
+        found = [f for k, f in enumerate(found) if k not in crowded]
+        anchors = [a for k, a in enumerate(anchors) if k not in crowded]
         # a letter whose cell holds nothing but the letter heads no panel (a stray glyph read as a
         # letter): it is dropped and the figure cut again without it
         min_area = self.min_panel_frac * mask.size
@@ -341,6 +350,23 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
             continue  # a rule or a bar, not an I
         have.add(text)
         out.append(letter)
+    return out
+
+
+def _crowded(anchors: list[IBox], scores: list[float]) -> set[int]:
+    """The unsure letter of each pair of a sure and an unsure one (:data:`SURE`) that no cut of
+    :func:`~.partition.partition` can separate (closer than two letter heights both across and down)."""
+    size = int(np.median([a[3] - a[1] for a in anchors])) if anchors else 1
+    out: set[int] = set()
+    for i, a in enumerate(anchors):
+        for j in range(i + 1, len(anchors)):
+            b = anchors[j]
+            if i in out or j in out:
+                continue
+            weak, strong = (i, j) if scores[i] < scores[j] else (j, i)
+            if (scores[weak] < SURE <= scores[strong] and max(a[1], b[1]) - min(a[3], b[3]) < 2 * size
+                    and max(a[0], b[0]) - min(a[2], b[2]) < 2 * size):
+                out.add(weak)
     return out
 
 
