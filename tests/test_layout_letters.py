@@ -273,3 +273,17 @@ def test_an_unsure_letter_crowding_a_sure_one_is_dropped():
     # two unsure letters, or two sure ones, are left to the partition (which refuses them)
     assert _crowded(anchors, [0.95, 0.5, 0.4, 0.9]) == set()
     assert _crowded(anchors, [0.95, 0.9, 0.95, 0.9]) == set()
+
+
+def test_wide_letters_are_lone_glyphs_and_a_word_of_them_is_not():
+    """``m`` and ``W`` are wider than they are tall; ``mm`` is a word."""
+    from panel2patch.parsers.labels.candidates import _luminance
+    from panel2patch.parsers.labels.scan import _lone_glyphs
+
+    canvas = Image.new("RGB", (600, 200), "white")
+    d = ImageDraw.Draw(canvas)
+    f = font(40)
+    for x, text in ((30, "m"), (200, "W"), (400, "mm")):
+        d.text((x, 60), text, font=f, fill="black")
+    boxes = [b for b, _ in _lone_glyphs(_luminance(np.asarray(canvas)), True, 8, 40)]
+    assert sorted(b[0] // 100 for b in boxes) == [0, 2], boxes

@@ -52,12 +52,13 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     times their height (``m``), on a surround of the other tone (80 % of the pixels around them) and
     alone on their line (no glyph of text size within half their height beside them, brackets and a
     full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
-    A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too. At most ``most`` are read,
-    the tallest first and none below the x-height of the tallest quarter: panel letters are set larger
-    than tick labels and most other text; then, for the members missing inside the series, the glyphs
-    lined up with its letters (:func:`_lined_up`), which a series of small letters may need. Reads of ``min_confidence`` or more
-    count: the recogniser is unsure of lone letters, and the series (one height, consecutive letters) is
-    the stronger evidence.
+    A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too; such glyphs
+    and wide ones are read apart, and may only extend the series the others form (:func:`_grown`).
+    At most ``most`` are read, the tallest first and none below the x-height of the tallest quarter:
+    panel letters are set larger than tick labels and most other text; then, for the members missing
+    inside the series, the glyphs lined up with its letters (:func:`_lined_up`), which a series of small
+    letters may need. Reads of ``min_confidence`` or more count: the recogniser is unsure of lone
+    letters, and the series (one height, consecutive letters) is the stronger evidence.
 
     ``known``: letters already read (at panel corners). The scan then only looks for more of their
     series: glyphs of their height (within 25 %) that none of them covers and that line up with one of
@@ -71,25 +72,25 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     boxes = {g[0] for g in glyphs}
     # wide glyphs (m, w) and glyphs freed from a rule are read apart, after the others: OCR reads a
     # glyph in the company of those it is read with, and those reads are not to change
-    ruled = [g for g in glyphs if _wide(g[0])] + [
+    apart = [g for g in glyphs if _wide(g[0])] + [
         g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
         if g[0] not in boxes]
     glyphs = [g for g in glyphs if not _wide(g[0])]
-    if len(glyphs) + len(ruled) < 2 and not known:
+    if len(glyphs) + len(apart) < 2 and not known:
         return []
     # a glyph read surely as something else than a letter (a digit, a symbol) at a panel corner is
     # not read again; letters are, on the scan's own crop, so that the series is read alike
     sure = [(b, t, c) for b, t, c in seen if c >= 0.9 and not _letter(normalise_read(t))]
     if known:
         letters = list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence)
-        return _grown(letters, _read(_lined_up(ruled, known)[:most], reader, sure, min_confidence))[0]
+        return _grown(letters, _read(_lined_up(apart, known)[:most], reader, sure, min_confidence))[0]
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
-    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or ruled], 75))
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart], 75))
     chosen = _tallest(glyphs, floor, most)
-    freed = _tallest(ruled, floor, most // 3)
-    found, letters = _grown(_read(chosen, reader, sure, min_confidence), _read(freed, reader, sure, min_confidence))
-    chosen += freed
-    glyphs += ruled
+    later = _tallest(apart, floor, most // 3)
+    found, letters = _grown(_read(chosen, reader, sure, min_confidence), _read(later, reader, sure, min_confidence))
+    chosen += later
+    glyphs += apart
     # a member missing inside the series may be shorter than the glyphs read (x-height a, c, e of a
     # series of small letters): the glyphs lined up with the series's letters are read for the gaps
     read = {id(g) for g in chosen}
@@ -154,13 +155,14 @@ def _without_rules(ink: np.ndarray, max_h: float) -> np.ndarray:
     letter heights long), so that a letter printed against one is a component of its own."""
     import cv2
 
-    ink = ink.astype(np.uint8)
+    src = ink.astype(np.uint8)
     long = max(3, int(3 * max_h))
-    lines = np.zeros_like(ink)
-    for along, thick in (((1, long), (4, long)), ((long, 1), (long, 4))):
-        lines |= cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(along, np.uint8)) & ~cv2.morphologyEx(
-            ink, cv2.MORPH_OPEN, np.ones(thick, np.uint8))
-    return (ink & ~lines).astype(bool)
+
+    def opened(shape: tuple[int, int]) -> np.ndarray:  # the ink that a shape x solid block fits in
+        return cv2.morphologyEx(src, cv2.MORPH_OPEN, np.ones(shape, np.uint8)) > 0
+
+    lines = (opened((1, long)) & ~opened((4, long))) | (opened((long, 1)) & ~opened((long, 4)))
+    return src.astype(bool) & ~lines
 
 
 def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None

@@ -54,7 +54,7 @@ from panel2patch.parsers.boxes import box_contains, box_inside_share, box_union
 
 from .foreground import background_colour, foreground_mask, reduce_mask
 from .merging import Series, merge_unlabelled
-from .partition import partition
+from .partition import ONE_LINE, partition
 from .segmenter import Block, IBox, Segmenter, area
 
 if TYPE_CHECKING:
@@ -355,17 +355,17 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
 
 def _crowded(anchors: list[IBox], scores: list[float]) -> set[int]:
     """The unsure letter of each pair of a sure and an unsure one (:data:`SURE`) that no cut of
-    :func:`~.partition.partition` can separate (closer than two letter heights both across and down)."""
+    :func:`~.partition.partition` can separate (closer than :data:`~.partition.ONE_LINE` letter heights
+    both across and down)."""
     size = int(np.median([a[3] - a[1] for a in anchors])) if anchors else 1
+    near = ONE_LINE * size
     out: set[int] = set()
     for i, a in enumerate(anchors):
         for j in range(i + 1, len(anchors)):
             b = anchors[j]
-            if i in out or j in out:
-                continue
             weak, strong = (i, j) if scores[i] < scores[j] else (j, i)
-            if (scores[weak] < SURE <= scores[strong] and max(a[1], b[1]) - min(a[3], b[3]) < 2 * size
-                    and max(a[0], b[0]) - min(a[2], b[2]) < 2 * size):
+            if (weak not in out and strong not in out and scores[weak] < SURE <= scores[strong]
+                    and max(a[1], b[1]) - min(a[3], b[3]) < near and max(a[0], b[0]) - min(a[2], b[2]) < near):
                 out.add(weak)
     return out
 

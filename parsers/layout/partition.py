@@ -28,6 +28,8 @@ NEAR_LETTERS = 4
 NEAR_INK = 0.05
 #: A line inked along this share of a block's length is a rule or a frame edge.
 RULE = 0.9
+#: Letters closer than this many letter heights are one row (one column): no cut passes between them.
+ONE_LINE = 2
 
 
 def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
@@ -73,7 +75,7 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
             hi = min(anchors[m][lo_i] for m in second)
             # letters of one row (column) sit on about one line: closer than two letter sizes, they
             # are not two rows
-            if hi - lo < 2 * size:
+            if hi - lo < ONE_LINE * size:
                 continue
             # the first group's panels start at their letters: a line right under (beside) those
             # letters cuts them off their panels
