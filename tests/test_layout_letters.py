@@ -287,3 +287,80 @@ def test_wide_letters_are_lone_glyphs_and_a_word_of_them_is_not():
         d.text((x, 60), text, font=f, fill="black")
     boxes = [b for b, _ in _lone_glyphs(_luminance(np.asarray(canvas)), True, 8, 40)]
     assert sorted(b[0] // 100 for b in boxes) == [0, 2], boxes
+
+
+def grey_pictures(corner: str) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """Three framed charts lettered A-C inside their top-left corners over three mid-grey pictures edge
+    to edge, each with its letter (D-F) printed black inside the ``corner`` ("bl" or "br") of the
+    picture: black on grey is dark at no global threshold of the figure."""
+    canvas = Image.new("RGB", (1000, 660), "white")
+    d = ImageDraw.Draw(canvas)
+    boxes = []
+    for k in range(6):
+        x, y = (20 + 330 * k, 20) if k < 3 else (20 + 300 * (k - 3), 340)
+        box = (x, y, x + 300, y + 290)
+        if k < 3:
+            d.rectangle(box, outline="black", width=2)
+            d.line([(x + 40, y + 250), (x + 120, y + 150), (x + 200, y + 190), (x + 280, y + 60)], fill="black", width=3)
+            d.text((x + 10, y + 8), "ABC"[k], font=font(36), fill="black")
+        else:
+            d.rectangle(box, fill=(64 + 12 * k,) * 3)
+            d.ellipse((x + 90, y + 60, x + 210, y + 170), fill=(60, 60, 60))
+            lx = x + 10 if corner == "bl" else x + 262
+            d.text((lx, y + 240), "DEF"[k - 3], font=font(36), fill="black")
+        boxes.append(box)
+    return canvas, boxes
+
+
+def test_scan_reads_dark_letters_on_mid_grey_pictures():
+    canvas, boxes = grey_pictures("bl")
+    found = scan_labels(np.asarray(canvas), reader())
+    assert [f.text for f in found] == list("ABCDEF")
+    for f, box in zip(found[3:], boxes[3:]):
+        assert box[0] <= f.box[0] <= box[0] + 40 and box[3] - 60 <= f.box[1] <= box[3], (f, box)
+
+
+def test_letters_at_the_bottom_corners_head_the_pictures_above_them():
+    for corner in ("bl",):
+        canvas, boxes = grey_pictures(corner)
+        panels = LayoutParser().parse(canvas).panels
+        assert [p.label for p in panels] == list("ABCDEF"), (corner, [(p.label, p.box) for p in panels])
+        for p, box in zip(panels, boxes):
+            assert box_iou(p.box, box) > 0.9, (corner, p.label, p.box, box)
+
+
+def test_a_letter_inside_a_pictures_lower_or_right_edge_stands_for_its_top_left():
+    from panel2patch.parsers.layout.parser import _top_left
+
+    mask = np.zeros((200, 300), bool)
+    mask[20:180, 20:280] = True  # a picture
+    mask[100:104, 20:70] = False  # a white patch above the letter is no gutter
+    assert _top_left((25, 160, 33, 170), mask, []) == (25, 20, 33, 30)  # bottom-left
+    assert _top_left((265, 160, 273, 170), mask, []) == (20, 20, 28, 30)  # bottom-right
+    assert _top_left((25, 25, 33, 35), mask, []) == (25, 25, 33, 35)  # top-left: the panel starts there
+    paper = (120, 185, 128, 195)  # on paper under the picture
+    assert _top_left(paper, mask, []) == paper
+    # the ink stops short of the picture's edge (white bone on CT): its panel candidate shows the edge
+    mask[150:156, 20:280] = False
+    assert _top_left((25, 160, 33, 170), mask, [(20, 20, 280, 180)]) == (25, 20, 33, 30)
+
+
+def test_a_sure_corner_read_replaces_an_unsure_scan_read_elsewhere():
+    from panel2patch.parsers.labels.scan import FoundLabel
+    from panel2patch.parsers.layout.parser import _corner_letters
+    from panel2patch.parsers.layout.segmenter import Block
+
+    def block(label: str, box, score: float) -> Block:
+        return Block((0, 0, 1, 1), (0, 0, 1, 1), 0, label=label, label_box=box, label_score=score)
+
+    scan = [FoundLabel("A", (10, 10, 30, 34), 0.95), FoundLabel("B", (400, 300, 420, 324), 0.45),
+            FoundLabel("C", (10, 500, 30, 524), 0.9)]
+    corner_b = (400, 10, 420, 34)  # beside A, before C: in reading order
+    out = _corner_letters([block("B", corner_b, 0.93)], scan, None)
+    assert [(f.text, f.box) for f in out] == [("A", scan[0].box), ("B", corner_b), ("C", scan[2].box)]
+    # not when the corner read breaks the reading order more than the scan's, nor when it is unsure
+    late_b = (400, 700, 420, 724)  # below C
+    assert _corner_letters([block("B", late_b, 0.93)], scan, None)[1] is scan[1]
+    assert _corner_letters([block("B", corner_b, 0.6)], scan, None)[1] is scan[1]
+    # a read of the same glyph (a circle around it) is not another glyph
+    assert _corner_letters([block("B", (395, 295, 425, 330), 0.93)], scan, None)[1] is scan[1]

@@ -53,7 +53,9 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     alone on their line (no glyph of text size within half their height beside them, brackets and a
     full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
     A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too; such glyphs
-    and wide ones are read apart, and may only extend the series the others form (:func:`_grown`).
+    and wide ones are read apart, and may only extend the series the others form (:func:`_grown`); so
+    are, last, glyphs of the series' height that stand out only from their local surround (a black
+    letter on a grey picture, a white one on red: :func:`_on_pictures`).
     At most ``most`` are read, the tallest first and none below the x-height of the tallest quarter:
     panel letters are set larger than tick labels and most other text; then, for the members missing
     inside the series, the glyphs lined up with its letters (:func:`_lined_up`), which a series of small
@@ -83,7 +85,9 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     sure = [(b, t, c) for b, t, c in seen if c >= 0.9 and not _letter(normalise_read(t))]
     if known:
         letters = list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence)
-        return _grown(letters, _read(_lined_up(apart, known)[:most], reader, sure, min_confidence))[0]
+        found, letters = _grown(letters, _read(_lined_up(apart, known)[:most], reader, sure, min_confidence))
+        local = _lined_up(_on_pictures(gray, glyphs + apart, known, min_glyph, max_h), known)
+        return _grown(letters, _read(local[:most // 3], reader, sure, min_confidence))[0]
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
     floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart], 75))
     chosen = _tallest(glyphs, floor, most)
@@ -98,7 +102,26 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     ranks = {ord(f.text.lower()) for f in found}
     gaps = [f for f in _read(more, reader, sure, min_confidence)
             if ord(f.text.lower()) not in ranks and ord(f.text.lower()) < max(ranks)]
-    return _series(letters + gaps) if gaps else found
+    if gaps:
+        found = _series(letters + gaps)
+        letters = letters + gaps
+    if not found:
+        return found
+    # letters printed on a mid-tone picture (black on grey, white on red) are not of one tone at the
+    # global threshold: glyphs standing out from their local surround, of the series' height, are
+    # read last and may only extend the series
+    local = _on_pictures(gray, glyphs, found, min_glyph, max_h)
+    return _grown(letters, _read(local[:most // 3], reader, sure, min_confidence))[0]
+
+
+def _on_pictures(gray: np.ndarray, glyphs: list, series: Sequence[FoundLabel], min_glyph: int, max_h: float) -> list:
+    """Glyphs of the series' height (within 25 %) that stand out from a mid-tone surround only
+    (:func:`_local_glyphs`) and are not among ``glyphs``, nearest that height first."""
+    tall = float(np.median([f.box[3] - f.box[1] for f in series]))
+    have = [g[0] for g in glyphs]
+    local = [g for g in _local_glyphs(gray, max_h, (max(min_glyph, int(np.ceil(0.8 * tall))), 1.25 * tall))
+             if not any(box_iou(g[0], b) >= 0.3 for b in have)]
+    return sorted(local, key=lambda g: abs(g[0][3] - g[0][1] - tall))
 
 
 def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[FoundLabel], list[FoundLabel]]:
@@ -165,8 +188,22 @@ def _without_rules(ink: np.ndarray, max_h: float) -> np.ndarray:
     return src.astype(bool) & ~lines
 
 
-def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None
-                 ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+def _local_glyphs(gray: np.ndarray, max_h: float, heights: tuple[int, float], contrast: int = 60) -> list:
+    """Lone glyphs ``heights`` pixels high (least, most), darker (lighter) by ``contrast`` than the
+    surround their strokes are printed on: the grey level a closing (opening) wider than the strokes of
+    letters up to ``max_h`` high puts in their place."""
+    import cv2
+
+    k = np.ones((max(5, int(0.35 * max_h)),) * 2, np.uint8)
+    g = gray.astype(np.int16)
+    dark = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, k).astype(np.int16) - g > contrast
+    light = g - cv2.morphologyEx(gray, cv2.MORPH_OPEN, k).astype(np.int16) > contrast
+    return (_lone_glyphs(gray, True, *heights, ink=dark, contrast=contrast)
+            + _lone_glyphs(gray, False, *heights, ink=light, contrast=contrast))
+
+
+def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
+                 contrast: int | None = None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
     the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count."""
     import cv2
@@ -190,7 +227,14 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
         pad = max(2, int(0.25 * h[k]))
         ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
         around = gray[ys, xs][lab[ys, xs] != k + 1]
-        if not around.size or float(((around >= 160) if dark else (around <= 95)).mean()) < 0.8:
+        if not around.size:
+            continue
+        if contrast is None:
+            plain = (around >= 160) if dark else (around <= 95)
+        else:
+            level = float(np.median(gray[ys, xs][lab[ys, xs] == k + 1]))
+            plain = (around >= level + contrast) if dark else (around <= level - contrast)
+        if float(plain.mean()) < 0.8:
             continue
         # a component of text size beside it makes it part of a word or number; a picture, a frame or
         # an axis beside it does not, nor do brackets around it
@@ -299,11 +343,11 @@ def _in_order(band: list[FoundLabel]) -> list[FoundLabel]:
     for _ in range(2):
         for r in ranks:
             if len(by_letter[r]) > 1:
-                pick[r] = min(by_letter[r], key=lambda f: (_conflicts(r, f, pick), -f.score))
+                pick[r] = min(by_letter[r], key=lambda f: (order_conflicts(r, f, pick), -f.score))
     return [pick[r] for r in ranks]
 
 
-def _conflicts(rank: int, f: FoundLabel, pick: dict[int, FoundLabel]) -> int:
+def order_conflicts(rank: int, f: FoundLabel, pick: dict[int, FoundLabel]) -> int:
     """Letters of ``pick`` read in the wrong order with ``f`` standing for member ``rank``."""
     return sum((r < rank and read_before(f.box, g.box)) or (r > rank and read_before(g.box, f.box))
                for r, g in pick.items() if r != rank)

@@ -50,7 +50,7 @@ import numpy as np
 from panel2patch.components import FigureParser
 from panel2patch.data import FigureParse, Panel
 from panel2patch.images import to_rgb
-from panel2patch.parsers.boxes import box_contains, box_inside_share, box_union
+from panel2patch.parsers.boxes import box_contains, box_inside_share, box_iou, box_union
 
 from .foreground import background_colour, foreground_mask, reduce_mask
 from .merging import Series, merge_unlabelled
@@ -282,7 +282,7 @@ class LayoutParser(FigureParser):
             return blocks
         if complete and read >= 0.75 * len(found):
             return blocks
-        found = found + _corner_letters(blocks, found, allowed)
+        found = _corner_letters(blocks, found, allowed)
         # the corner reading sees each letter beside its panel's other text and settles its case better
         cases = [b.label.isupper() for b in blocks for f in found if b.label is not None and b.label_box is not None
                  and b.label.lower() == f.text.lower() and box_inside_share(f.box, b.label_box) >= 0.5]
@@ -297,11 +297,18 @@ class LayoutParser(FigureParser):
         crowded = _crowded(anchors, [f.score for f in found])
         found = [f for k, f in enumerate(found) if k not in crowded]
         anchors = [a for k, a in enumerate(anchors) if k not in crowded]
+        letters = anchors
+        # the cut runs from the panels' top-left corners: a letter printed inside a picture's lower or
+        # right corner stands for the picture's top-left corner
+        anchors = [_top_left(a, mask, [b.box for b in blocks]) for a in anchors]
         # a letter whose cell holds nothing but the letter heads no panel (a stray glyph read as a
         # letter): it is dropped and the figure cut again without it
         min_area = self.min_panel_frac * mask.size
         for _ in range(3):
             cells = partition(mask, anchors)
+            if cells is None and anchors != letters:  # the corners moved wrongly: cut at the letters
+                anchors = letters
+                cells = partition(mask, anchors)
             if cells is None or len(found) < 3:
                 return blocks
             empty = {k for k, (c, a) in enumerate(zip(cells, anchors)) if area(box_union(c, a)) < min_area}
@@ -309,10 +316,11 @@ class LayoutParser(FigureParser):
                 break
             found = [f for k, f in enumerate(found) if k not in empty]
             anchors = [a for k, a in enumerate(anchors) if k not in empty]
+            letters = [a for k, a in enumerate(letters) if k not in empty]
         else:
             return blocks
         out = []
-        for f, cell, a in zip(found, cells, anchors):
+        for f, cell, a in zip(found, cells, letters):
             box = box_union(cell, a)
             out.append(Block(box, box, 0, label=f.text, label_box=f.box, label_score=f.score, content=cell))
         return out
@@ -332,25 +340,69 @@ class LayoutParser(FigureParser):
 
 
 def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) -> list:
-    """Letters read at candidates' corners that the scan missed and that continue its series (ranks
-    up to one past its last): a glyph on a picture or beside a tick label is not lone, but at a
-    panel corner it is still that panel's letter."""
-    from ..labels.scan import FoundLabel, stray_stem
+    """The scan's letters with those read at candidates' corners: a corner letter the scan missed that
+    continues its series (ranks up to one past its last) joins it (a glyph on a picture or beside a tick
+    label is not lone, but at a panel corner it is still that panel's letter), and a sure corner read
+    (:data:`SURE`) replaces an unsure scan read of the same letter elsewhere (a glyph of a picture)
+    where it keeps the series in reading order as well."""
+    from ..labels.scan import FoundLabel, order_conflicts, stray_stem
 
-    have = {f.text.lower() for f in found}
-    last = max((ord(t) - 97 for t in have), default=-1)
-    out = []
+    by_text = {f.text.lower(): f for f in found}
+    last = max((ord(t) - 97 for t in by_text), default=-1)
+    out = list(found)
     for b in blocks:
         text = (b.label or "").lower()
-        if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z" or text in have
+        if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z"
                 or ord(text) - 97 > last + 1 or (allowed and text not in allowed)):
             continue
         letter = FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score))
+        scanned = by_text.get(text)
+        if scanned is not None:
+            rank = ord(text) - 97
+            pick = {ord(t) - 97: f for t, f in by_text.items()}
+            if (scanned.score < SURE <= letter.score and box_iou(scanned.box, letter.box) == 0
+                    and order_conflicts(rank, letter, pick) <= order_conflicts(rank, scanned, pick)):
+                out[out.index(scanned)] = by_text[text] = letter
+            continue
         if stray_stem(letter, found):
             continue  # a rule or a bar, not an I
-        have.add(text)
+        by_text[text] = letter
         out.append(letter)
     return out
+
+
+def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox]) -> IBox:
+    """Where the panel of a letter starts: the letter itself, unless it is printed inside a picture near
+    its bottom (right) edge, the picture reaching three letter heights or more above (left of) it; then
+    the letter moved to the picture's top (left) edge. The picture is the ink around the letter up to
+    the first gutter, else the smallest panel candidate holding the letter."""
+    x0, y0, x1, y1 = letter
+    h = max(1, y1 - y0)
+
+    def moved(bx0: int, by0: int, bx1: int, by1: int) -> IBox:
+        dy = y0 - by0 if by1 - y1 <= h and y0 - by0 >= 3 * h else 0
+        dx = x0 - bx0 if bx1 - x1 <= h and x0 - bx0 >= 3 * h else 0
+        return (x0 - dx, y0 - dy, x1 - dx, y1 - dy)
+
+    r = max(1, h // 4)
+    if mask[max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r].mean() < 0.8:  # on paper, not on a picture
+        return letter
+
+    def run(fractions: np.ndarray, gap: int) -> int:  # inked lines from the letter up to a gutter
+        off = np.concatenate((fractions < 0.5, np.ones(gap, bool)))
+        return int(np.flatnonzero(np.convolve(off, np.ones(gap, int), "valid") == gap)[0])
+
+    # the picture's width at the letter's height, then its lines across that width (an arrow or a white
+    # patch above the letter is no gutter)
+    left, right = run(mask[y0:y1, :x0].mean(axis=0)[::-1], 1), run(mask[y0:y1, x1:].mean(axis=0), 1)
+    cols = slice(x0 - left, x1 + right)
+    up, down = run(mask[:y0, cols].mean(axis=1)[::-1], 2), run(mask[y1:, cols].mean(axis=1), 2)
+    if (found := moved(x0 - left, y0 - up, x1 + right, y1 + down)) != letter:
+        return found
+    # white inside the picture (bone on CT) stops the ink short of its edges: its panel candidate may
+    # still show them
+    inside = [b for b in boxes if box_contains(b, letter)]
+    return moved(*min(inside, key=area)) if inside else letter
 
 
 def _crowded(anchors: list[IBox], scores: list[float]) -> set[int]:
