@@ -313,20 +313,21 @@ def grey_pictures(corner: str) -> tuple[Image.Image, list[tuple[int, int, int, i
 
 
 def test_scan_reads_dark_letters_on_mid_grey_pictures():
-    canvas, boxes = grey_pictures("bl")
-    found = scan_labels(np.asarray(canvas), reader())
-    assert [f.text for f in found] == list("ABCDEF")
-    for f, box in zip(found[3:], boxes[3:]):
-        assert box[0] <= f.box[0] <= box[0] + 40 and box[3] - 60 <= f.box[1] <= box[3], (f, box)
+    for corner in ("bl", "br"):
+        canvas, boxes = grey_pictures(corner)
+        found = scan_labels(np.asarray(canvas), reader())
+        assert [f.text for f in found] == list("ABCDEF"), corner
+        for f, box in zip(found[3:], boxes[3:]):
+            x = box[0] if corner == "bl" else box[2] - 40
+            assert x <= f.box[0] <= x + 40 and box[3] - 60 <= f.box[1] <= box[3], (corner, f, box)
 
 
 def test_letters_at_the_bottom_corners_head_the_pictures_above_them():
-    for corner in ("bl",):
-        canvas, boxes = grey_pictures(corner)
-        panels = LayoutParser().parse(canvas).panels
-        assert [p.label for p in panels] == list("ABCDEF"), (corner, [(p.label, p.box) for p in panels])
-        for p, box in zip(panels, boxes):
-            assert box_iou(p.box, box) > 0.9, (corner, p.label, p.box, box)
+    canvas, boxes = grey_pictures("bl")
+    panels = LayoutParser().parse(canvas).panels
+    assert [p.label for p in panels] == list("ABCDEF"), [(p.label, p.box) for p in panels]
+    for p, box in zip(panels, boxes):
+        assert box_iou(p.box, box) > 0.9, (p.label, p.box, box)
 
 
 def test_a_letter_inside_a_pictures_lower_or_right_edge_stands_for_its_top_left():

@@ -195,9 +195,8 @@ def _local_glyphs(gray: np.ndarray, max_h: float, heights: tuple[int, float], co
     import cv2
 
     k = np.ones((max(5, int(0.35 * max_h)),) * 2, np.uint8)
-    g = gray.astype(np.int16)
-    dark = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, k).astype(np.int16) - g > contrast
-    light = g - cv2.morphologyEx(gray, cv2.MORPH_OPEN, k).astype(np.int16) > contrast
+    dark = cv2.subtract(cv2.morphologyEx(gray, cv2.MORPH_CLOSE, k), gray) > contrast
+    light = cv2.subtract(gray, cv2.morphologyEx(gray, cv2.MORPH_OPEN, k)) > contrast
     return (_lone_glyphs(gray, True, *heights, ink=dark, contrast=contrast)
             + _lone_glyphs(gray, False, *heights, ink=light, contrast=contrast))
 
@@ -205,7 +204,9 @@ def _local_glyphs(gray: np.ndarray, max_h: float, heights: tuple[int, float], co
 def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
                  contrast: int | None = None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
-    the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count."""
+    the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count.
+    ``contrast``: the surround must be this much lighter (darker) than the glyph's own grey level,
+    rather than light (dark) outright."""
     import cv2
 
     height, width = gray.shape
