@@ -336,14 +336,21 @@ def test_a_letter_inside_a_pictures_lower_or_right_edge_stands_for_its_top_left(
     mask = np.zeros((200, 300), bool)
     mask[20:180, 20:280] = True  # a picture
     mask[100:104, 20:70] = False  # a white patch above the letter is no gutter
-    assert _top_left((25, 160, 33, 170), mask, []) == (25, 20, 33, 30)  # bottom-left
-    assert _top_left((265, 160, 273, 170), mask, []) == (20, 20, 28, 30)  # bottom-right
-    assert _top_left((25, 25, 33, 35), mask, []) == (25, 25, 33, 35)  # top-left: the panel starts there
+    assert _top_left((25, 160, 33, 170), mask, [], []) == (25, 20, 33, 30)  # bottom-left
+    assert _top_left((265, 160, 273, 170), mask, [], []) == (20, 20, 28, 30)  # bottom-right
+    assert _top_left((25, 25, 33, 35), mask, [], []) == (25, 25, 33, 35)  # top-left: the panel starts there
     paper = (120, 185, 128, 195)  # on paper under the picture
-    assert _top_left(paper, mask, []) == paper
+    assert _top_left(paper, mask, [], []) == paper
+    # a picture holds one letter: a move over another letter is mistaken (pictures touching unseen)
+    other = (25, 25, 33, 35)
+    assert _top_left((265, 160, 273, 170), mask, [], [other]) == (265, 160, 273, 170)
+    # at a picture's right edge, a letter whose picture's left edge is not found stays where it is
+    narrow = np.zeros((200, 300), bool)
+    narrow[20:180, 250:280] = True  # under three letter heights wide left of the letter
+    assert _top_left((265, 160, 273, 170), narrow, [], []) == (265, 160, 273, 170)
     # the ink stops short of the picture's edge (white bone on CT): its panel candidate shows the edge
     mask[150:156, 20:280] = False
-    assert _top_left((25, 160, 33, 170), mask, [(20, 20, 280, 180)]) == (25, 20, 33, 30)
+    assert _top_left((25, 160, 33, 170), mask, [(20, 20, 280, 180)], []) == (25, 20, 33, 30)
 
 
 def test_a_sure_corner_read_replaces_an_unsure_scan_read_elsewhere():

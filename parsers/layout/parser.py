@@ -300,7 +300,7 @@ class LayoutParser(FigureParser):
         letters = anchors
         # the cut runs from the panels' top-left corners: a letter printed inside a picture's lower or
         # right corner stands for the picture's top-left corner
-        anchors = [_top_left(a, mask, [b.box for b in blocks]) for a in anchors]
+        anchors = [_top_left(a, mask, [b.box for b in blocks], letters) for a in anchors]
         # a letter whose cell holds nothing but the letter heads no panel (a stray glyph read as a
         # letter): it is dropped and the figure cut again without it
         min_area = self.min_panel_frac * mask.size
@@ -371,17 +371,23 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
     return out
 
 
-def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox]) -> IBox:
+def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox], others: list[IBox]) -> IBox:
     """Where the panel of a letter starts: the letter itself, unless it is printed inside a picture near
     its bottom (right) edge, the picture reaching three letter heights or more above (left of) it; then
     the letter moved to the picture's top (left) edge. The picture is the ink around the letter up to
-    the first gutter, else the smallest panel candidate holding the letter."""
+    the first gutter, else the smallest panel candidate holding the letter. ``others``: the figure's
+    letters."""
     x0, y0, x1, y1 = letter
     h = max(1, y1 - y0)
 
     def moved(bx0: int, by0: int, bx1: int, by1: int) -> IBox:
         dy = y0 - by0 if by1 - y1 <= h and y0 - by0 >= 3 * h else 0
         dx = x0 - bx0 if bx1 - x1 <= h and x0 - bx0 >= 3 * h else 0
+        # a letter at a picture's right edge stands for its top-left corner only where the picture's
+        # left edge is found; a picture holds one letter, so one reaching over another is mistaken
+        if (bx1 - x1 <= h and not dx) or any(
+                box_inside_share(o, (x0 - dx, y0 - dy, x1, y1)) > 0 for o in others if o != letter):
+            return letter
         return (x0 - dx, y0 - dy, x1 - dx, y1 - dy)
 
     r = max(1, h // 4)
