@@ -372,3 +372,53 @@ def test_a_sure_corner_read_replaces_an_unsure_scan_read_elsewhere():
     assert _corner_letters([block("B", corner_b, 0.6)], scan, None)[1] is scan[1]
     # a read of the same glyph (a circle around it) is not another glyph
     assert _corner_letters([block("B", (395, 295, 425, 330), 0.93)], scan, None)[1] is scan[1]
+
+
+def test_scan_reads_dotted_letters_and_letters_before_a_bracket():
+    """``i`` and ``j`` are a stem and a dot (at small sizes a stem thinner than any other letter);
+    the ``)`` after ``g`` or ``j`` ends above their descender, yet is a bracket, not a letter of a word."""
+    for size in (40, 22):
+        canvas = Image.new("RGB", (1000, 1000), "white")
+        d = ImageDraw.Draw(canvas)
+        for k, ch in enumerate("abcdefghij"):
+            r, c = divmod(k, 5)
+            d.text((30 + 190 * c, 30 + 300 * r), ch + ")", font=font(size), fill="black")
+        assert [f.text for f in scan_labels(np.asarray(canvas), reader())] == list("abcdefghij"), size
+
+
+def test_a_bowed_stroke_is_a_bracket_and_a_straight_one_is_not():
+    from panel2patch.parsers.labels.scan import _bowed
+
+    for text, bowed in (("(", True), (")", True), ("l", False), ("1", False), ("t", False), ("I", False)):
+        canvas = Image.new("L", (60, 80), 255)
+        ImageDraw.Draw(canvas).text((10, 5), text, font=font(48), fill=0)
+        ink = np.asarray(canvas) < 128
+        ys, xs = np.nonzero(ink)
+        assert _bowed(ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]) is bowed, text
+
+
+def test_serif_j_and_q_reaching_below_the_baseline_stay_in_the_series():
+    from panel2patch.parsers.labels.scan import FoundLabel, _series
+
+    letters = [FoundLabel(ch, (40.0 * k, 0.0, 40.0 * k + 16, 23.0 if ch in "JQ" else 18.0), 0.95)
+               for k, ch in enumerate("ABCDEFGHIJKLMNOPQR")]
+    assert [f.text for f in _series(letters)] == list("ABCDEFGHIJKLMNOPQR")
+    # the descent has its measure: a J half as tall again is some other glyph
+    letters[9] = FoundLabel("J", (360.0, 0.0, 376.0, 28.0), 0.95)
+    assert "J" not in [f.text for f in _series(letters)]
+
+
+def test_a_later_read_of_a_letter_may_mend_the_reading_order():
+    """A junk glyph in a picture read as ``A`` below every other letter is replaced by the printed ``A``
+    at the top left found later; a later read that breaks the order more does not replace it."""
+    from panel2patch.parsers.labels.scan import FoundLabel, _grown
+
+    def at(text: str, x: float, y: float) -> FoundLabel:
+        return FoundLabel(text, (x, y, x + 20, y + 24), 0.9)
+
+    rest = [at("B", 400, 10), at("C", 800, 10), at("D", 10, 400), at("E", 400, 400)]
+    junk, printed = at("A", 500, 900), at("A", 10, 10)
+    series, _ = _grown([junk, *rest], [printed])
+    assert series[0].box == printed.box and [f.text for f in series] == list("ABCDE")
+    series, _ = _grown([printed, *rest], [junk])
+    assert series[0].box == printed.box

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 SAME_SHAPE = set("cosuvwxz")
 #: Height of a lower-case letter without ascender relative to one with it.
 X_HEIGHT = 0.7
+#: Capitals that reach below the baseline in many serif faces, and by how much of a capital's height.
+DESCENDING, DESCENT = set("JQ"), 0.2
 
 
 @dataclass
@@ -52,8 +54,8 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     times their height (``m``), on a surround of the other tone (80 % of the pixels around them) and
     alone on their line (no glyph of text size within half their height beside them, brackets and a
     full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
-    A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too; such glyphs
-    and wide ones are read apart, and may only extend the series the others form (:func:`_grown`); so
+    A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too, and so do a
+    stem and the dot above it (``i``, ``j``: :func:`_tittles`); such glyphs and wide ones are read apart, and may only extend the series the others form (:func:`_grown`); so
     are, last, glyphs of the series' height that stand out only from their local surround (a black
     letter on a grey picture, a white one on red: :func:`_on_pictures`).
     At most ``most`` are read, the tallest first and none below the x-height of the tallest quarter:
@@ -77,8 +79,11 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     apart = [g for g in glyphs if _wide(g[0])] + [
         g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
         if g[0] not in boxes]
+    # ``i`` and ``j`` with their dot, read on their own (their stem alone may be a glyph already)
+    dotted = _lone_glyphs(gray, True, min_glyph, max_h, dotted=True) + _lone_glyphs(gray, False, min_glyph, max_h,
+                                                                                     dotted=True)
     glyphs = [g for g in glyphs if not _wide(g[0])]
-    if len(glyphs) + len(apart) < 2 and not known:
+    if len(glyphs) + len(apart) + len(dotted) < 2 and not known:
         return []
     # a glyph read surely as something else than a letter (a digit, a symbol) at a panel corner is
     # not read again; letters are, on the scan's own crop, so that the series is read alike
@@ -86,15 +91,18 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     if known:
         letters = list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence)
         found, letters = _grown(letters, _read(_lined_up(apart, known)[:most], reader, sure, min_confidence))
+        found, letters = _grown(letters, _read(_lined_up(dotted, known)[:most], reader, sure, min_confidence))
         local = _lined_up(_on_pictures(gray, glyphs + apart, known, min_glyph, max_h), known)
         return _grown(letters, _read(local[:most // 3], reader, sure, min_confidence))[0]
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
-    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart], 75))
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart or dotted], 75))
     chosen = _tallest(glyphs, floor, most)
     later = _tallest(apart, floor, most // 3)
     found, letters = _grown(_read(chosen, reader, sure, min_confidence), _read(later, reader, sure, min_confidence))
-    chosen += later
-    glyphs += apart
+    dots = _tallest(dotted, floor, most // 3)
+    found, letters = _grown(letters, _read(dots, reader, sure, min_confidence))
+    chosen += later + dots
+    glyphs += apart + dotted
     # a member missing inside the series may be shorter than the glyphs read (x-height a, c, e of a
     # series of small letters): the glyphs lined up with the series's letters are read for the gaps
     read = {id(g) for g in chosen}
@@ -126,14 +134,38 @@ def _on_pictures(gray: np.ndarray, glyphs: list, series: Sequence[FoundLabel], m
 
 def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[FoundLabel], list[FoundLabel]]:
     """The series of ``letters``, grown by ``extra`` letters only where it keeps all its members (the
-    extra glyphs may continue the series, never replace it by another), and the letters it was formed of."""
+    extra glyphs may continue the series, never replace it by another) or mends its reading order, and
+    the letters it was formed of."""
     found = _series(letters)
     if extra:
-        grown = _series(letters + extra)
+        # a glyph read again on more of its ink (a stem with its dot) is read as what the more says
+        parts = {f.box for f in letters
+                 if any(box_inside_share(f.box, e.box) >= 0.8 and _area(e.box) > _area(f.box) for e in extra)}
+        whole = [f for f in letters if f.box not in parts] + extra
+        grown = _series(whole)
         kept = {(f.text, f.box) for f in grown}
-        if all((f.text, f.box) in kept for f in found):
-            return grown, letters + extra
+        if all((f.text, f.box) in kept for f in found if f.box not in parts) or _mended(found, grown):
+            return grown, whole
     return found, letters
+
+
+def _area(box: Sequence[float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _mended(found: list[FoundLabel], grown: list[FoundLabel]) -> bool:
+    """Whether ``grown`` holds every letter of ``found`` and, where it reads one of them elsewhere, breaks
+    the reading order less (a junk glyph read as ``A`` in a picture, the printed ``A`` found later)."""
+    by_rank = {ord(f.text.lower()) - ord("a"): f for f in grown}
+    old = {ord(f.text.lower()) - ord("a"): f for f in found}
+    if not found or any(r not in by_rank or by_rank[r].text != f.text for r, f in old.items()):
+        return False
+    new = {r: by_rank[r] for r in old}
+
+    def broken(pick: dict[int, FoundLabel]) -> int:
+        return sum(order_conflicts(r, f, pick) for r, f in pick.items())
+
+    return broken(new) < broken(old)
 
 
 def _wide(box: tuple[int, int, int, int]) -> bool:
@@ -202,11 +234,11 @@ def _local_glyphs(gray: np.ndarray, max_h: float, heights: tuple[int, float], co
 
 
 def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
-                 contrast: int | None = None) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+                 contrast: int | None = None, dotted: bool = False) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
     the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count.
     ``contrast``: the surround must be this much lighter (darker) than the glyph's own grey level,
-    rather than light (dark) outright."""
+    rather than light (dark) outright. ``dotted``: only the glyphs of a stem and a dot (``i``, ``j``)."""
     import cv2
 
     height, width = gray.shape
@@ -216,10 +248,15 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
     if n < 3:
         return []
     x, y, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
+    dots = _tittles(lab, x, y, w, h, min_glyph, max_h) if dotted else {}
+    for k, d in dots.items():  # ``i`` and ``j`` are their stem and dot
+        y[k], h[k], area[k] = y[d], y[k] + h[k] - y[d], area[k] + area[d]
+    stem_dot = np.zeros(len(x), bool)
+    stem_dot[list(dots)] = True
     fill = area / np.maximum(1, w * h)
-    # a solid component is a block, unless it is a stem (``I``)
-    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.7 * h) & (w >= 0.15 * h)
-                          & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)))
+    # a solid component is a block, unless it is a stem (``I``); a thin one is a rule, unless dotted
+    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.7 * h) & ((w >= 0.15 * h) | stem_dot)
+                          & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)) & (stem_dot | (not dotted)))
     x1, y1 = x + w, y + h
     out = []
     for k in cand:
@@ -227,13 +264,14 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
         # specks of a picture's texture
         pad = max(2, int(0.25 * h[k]))
         ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
-        around = gray[ys, xs][lab[ys, xs] != k + 1]
+        mine = _members(lab[ys, xs], k, dots)
+        around = gray[ys, xs][~mine]
         if not around.size:
             continue
         if contrast is None:
             plain = (around >= 160) if dark else (around <= 95)
         else:
-            level = float(np.median(gray[ys, xs][lab[ys, xs] == k + 1]))
+            level = float(np.median(gray[ys, xs][mine]))
             plain = (around >= level + contrast) if dark else (around <= level - contrast)
         if float(plain.mean()) < 0.8:
             continue
@@ -243,9 +281,13 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
         near = ((y1 > y[k] + 0.3 * h[k]) & (y < y1[k] - 0.3 * h[k]) & (h >= 0.25 * h[k]) & (h <= 2 * h[k])
                 & (x < x1[k] + gap) & (x1 > x[k] - gap))
         near[k] = False
-        # a bracket reaches below the baseline of the letter it encloses; a ``1``, ``l`` or ``t`` of
-        # the same word does not
+        if k in dots:
+            near[dots[k]] = False
+        # a bracket reaches below the baseline of the letter it encloses (or, beside a descender, is
+        # bowed); a ``1``, ``l`` or ``t`` of the same word does neither
         bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
+        for j in np.flatnonzero(near & ~bracket & (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k])):
+            bracket[j] = _bowed(lab[y[j]:y1[j], x[j]:x1[j]] == j + 1)
         # nor does the full stop of ``a.``: a small round blob on the baseline just after the letter (a
         # descender, as in ``g.``, reaches below the baseline; a hyphen is flat)
         stop = ((w <= 0.45 * h[k]) & (h <= 0.45 * h[k]) & (2 * h >= w) & (2 * w >= h)
@@ -256,15 +298,52 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
             continue
         pad = max(2, int(0.15 * h[k]))
         x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)
-        own = lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)] == k + 1
+        own = _members(lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)], k, dots)
         out.append(((int(x[k]), int(y[k]), int(x1[k]), int(y1[k])), np.where(own, 0, 255).astype(np.uint8)))
     return out
 
 
+def _members(lab: np.ndarray, k: int, dots: dict[int, int]) -> np.ndarray:
+    """The pixels of ``lab`` (a crop of the component labels) that belong to glyph ``k``: its
+    component and its dot."""
+    own = lab == k + 1
+    return own | (lab == dots[k] + 1) if k in dots else own
+
+
+def _tittles(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, min_glyph: int,
+             max_h: float) -> dict[int, int]:
+    """Stems (a component at most a third as wide as high) with a dot just above them: a component
+    at most ``0.4`` of the stem's height, at most half of it above the stem, centred over it. Maps
+    the stem's component to its dot's (indices into the stats, label - 1)."""
+    out: dict[int, int] = {}
+    for k in np.flatnonzero((h >= 0.6 * min_glyph) & (h <= max_h) & (w <= h / 3)):
+        gap = max(2, int(0.5 * h[k]))
+        above = lab[max(0, y[k] - gap):y[k], max(0, x[k] - 1):x[k] + w[k] + 1]
+        labels = np.unique(above[above > 0]) - 1
+        dots = [d for d in labels if d != k and h[d] <= 0.4 * h[k] and w[d] <= max(w[k] + 2, 0.4 * h[k])
+                and y[d] + h[d] <= y[k] and 2 * x[k] - w[d] <= 2 * x[d] <= 2 * x[k] + 2 * w[k] - w[d]]
+        if len(dots) == 1:
+            out[int(k)] = int(dots[0])
+    return out
+
+
+def _bowed(mask: np.ndarray) -> bool:
+    """Whether a thin upright component bows like a bracket: the middle of its height is shifted to one
+    side of both its ends by a quarter of its width or more."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) < 6:
+        return False
+    cols = np.arange(mask.shape[1])
+    centre = [float((mask[r] * cols).sum() / mask[r].sum()) for r in rows]
+    n = max(1, len(rows) // 7)
+    top, mid, bottom = np.mean(centre[:n]), np.mean(centre[len(rows) // 2 - n // 2:][:n]), np.mean(centre[-n:])
+    shift = max(1.0, 0.25 * mask.shape[1])
+    return bool(min(mid - top, mid - bottom) >= shift or min(top - mid, bottom - mid) >= shift)
+
+
 def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
-    """The longest series ``A, B, C ...`` (one case, one height: within 25 %, or for lower case within
-    the span of x-height and ascender letters) among the
-    letters read; members may be missing, but the series starts at its first letter and at least two
+    """The longest series ``A, B, C ...`` (one case, one height: within 25 %, ``J`` and ``Q`` with their
+    descent, or for lower case within the span of x-height and ascender letters) among the letters read; members may be missing, but the series starts at its first letter and at least two
     thirds of the members up to its last one are present. One height means one case: a lone letter read
     in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its confidence,
     unless its shape shows the case."""
@@ -278,7 +357,8 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
         for ref in {round(f.box[3] - f.box[1]) for f in own}:
             # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g)
             lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
-            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= hi * ref]
+            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= (
+                hi + DESCENT if upper and f.text in DESCENDING else hi) * ref]
             chosen = _in_order(band)
             # a bare stem is a member only where it lines up with another, as panel letters do
             stems = [f for f in band if stray_stem(f, chosen)]
