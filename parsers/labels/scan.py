@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from panel2patch.data import Box
-from panel2patch.parsers.boxes import box_inside_share, box_iou
+from panel2patch.parsers.boxes import box_area, box_inside_share, box_iou
 
 from .candidates import _luminance
 from .reads import normalise_read
@@ -55,8 +55,8 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     alone on their line (no glyph of text size within half their height beside them, brackets and a
     full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
     A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too, and so do a
-    stem and the dot above it (``i``, ``j``: :func:`_tittles`); such glyphs and wide ones are read apart, and may only extend the series the others form (:func:`_grown`); so
-    are, last, glyphs of the series' height that stand out only from their local surround (a black
+    stem and the dot above it (``i``, ``j``: :func:`_tittles`); such glyphs and wide ones are read
+    apart, and may only extend the series the others form (:func:`_grown`); so are, last, glyphs of the series' height that stand out only from their local surround (a black
     letter on a grey picture, a white one on red: :func:`_on_pictures`).
     At most ``most`` are read, the tallest first and none below the x-height of the tallest quarter:
     panel letters are set larger than tick labels and most other text; then, for the members missing
@@ -72,16 +72,15 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
-    glyphs = _lone_glyphs(gray, True, min_glyph, max_h) + _lone_glyphs(gray, False, min_glyph, max_h)
+    (dark, dark_dotted), (light, light_dotted) = (_glyphs(gray, tone, min_glyph, max_h) for tone in (True, False))
+    # ``i`` and ``j`` with their dot are read on their own (their stem alone may be a glyph already)
+    glyphs, dotted = dark + light, dark_dotted + light_dotted
     boxes = {g[0] for g in glyphs}
     # wide glyphs (m, w) and glyphs freed from a rule are read apart, after the others: OCR reads a
     # glyph in the company of those it is read with, and those reads are not to change
     apart = [g for g in glyphs if _wide(g[0])] + [
         g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
         if g[0] not in boxes]
-    # ``i`` and ``j`` with their dot, read on their own (their stem alone may be a glyph already)
-    dotted = _lone_glyphs(gray, True, min_glyph, max_h, dotted=True) + _lone_glyphs(gray, False, min_glyph, max_h,
-                                                                                     dotted=True)
     glyphs = [g for g in glyphs if not _wide(g[0])]
     if len(glyphs) + len(apart) + len(dotted) < 2 and not known:
         return []
@@ -140,17 +139,13 @@ def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[Fou
     if extra:
         # a glyph read again on more of its ink (a stem with its dot) is read as what the more says
         parts = {f.box for f in letters
-                 if any(box_inside_share(f.box, e.box) >= 0.8 and _area(e.box) > _area(f.box) for e in extra)}
+                 if any(box_inside_share(f.box, e.box) >= 0.8 and box_area(e.box) > box_area(f.box) for e in extra)}
         whole = [f for f in letters if f.box not in parts] + extra
         grown = _series(whole)
         kept = {(f.text, f.box) for f in grown}
         if all((f.text, f.box) in kept for f in found if f.box not in parts) or _mended(found, grown):
             return grown, whole
     return found, letters
-
-
-def _area(box: Sequence[float]) -> float:
-    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _mended(found: list[FoundLabel], grown: list[FoundLabel]) -> bool:
@@ -233,30 +228,53 @@ def _local_glyphs(gray: np.ndarray, max_h: float, heights: tuple[int, float], co
             + _lone_glyphs(gray, False, *heights, ink=light, contrast=contrast))
 
 
+Glyph = tuple[tuple[int, int, int, int], np.ndarray]
+
+
 def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
-                 contrast: int | None = None, dotted: bool = False) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+                 contrast: int | None = None) -> list[Glyph]:
     """Lone letter-sized glyphs of one tone (see :func:`scan_labels`): ``(box, crop)`` pairs, the crop
     the glyph alone, dark on white. ``ink``: the pixels of that tone, when not all of them count.
     ``contrast``: the surround must be this much lighter (darker) than the glyph's own grey level,
-    rather than light (dark) outright. ``dotted``: only the glyphs of a stem and a dot (``i``, ``j``)."""
+    rather than light (dark) outright."""
+    return _glyphs(gray, dark, min_glyph, max_h, ink, contrast)[0]
+
+
+def _glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
+            contrast: int | None = None) -> tuple[list[Glyph], list[Glyph]]:
+    """The lone glyphs of :func:`_lone_glyphs`, and from the same components those of a stem and the
+    dot above it (``i``, ``j``: :func:`_tittles`), whose stem alone may be among the first."""
     import cv2
 
-    height, width = gray.shape
     if ink is None:
         ink = gray < 128 if dark else gray >= 128
     n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     if n < 3:
-        return []
+        return [], []
     x, y, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
-    dots = _tittles(lab, x, y, w, h, min_glyph, max_h) if dotted else {}
-    for k, d in dots.items():  # ``i`` and ``j`` are their stem and dot
-        y[k], h[k], area[k] = y[d], y[k] + h[k] - y[d], area[k] + area[d]
-    stem_dot = np.zeros(len(x), bool)
-    stem_dot[list(dots)] = True
     fill = area / np.maximum(1, w * h)
-    # a solid component is a block, unless it is a stem (``I``); a thin one is a rule, unless dotted
-    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.7 * h) & ((w >= 0.15 * h) | stem_dot)
-                          & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)) & (stem_dot | (not dotted)))
+    # a solid component is a block, unless it is a stem (``I``)
+    cand = np.flatnonzero((h >= min_glyph) & (h <= max_h) & (w <= 1.7 * h) & (w >= 0.15 * h)
+                          & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)))
+    plain = _judged(gray, lab, (x, y, w, h), cand, dark, contrast, {})
+    dots = _tittles(lab, x, y, w, h, min_glyph, max_h)
+    if not dots:
+        return plain, []
+    stems = np.array(sorted(dots))
+    y, h, area = y.copy(), h.copy(), area.copy()
+    for k, d in dots.items():
+        y[k], h[k], area[k] = y[d], y[k] + h[k] - y[d], area[k] + area[d]
+    fill = area / np.maximum(1, w * h)
+    # a thin stem is a rule, unless dotted
+    stems = stems[(h[stems] <= max_h) & (h[stems] >= min_glyph) & (fill[stems] >= 0.12)]
+    return plain, _judged(gray, lab, (x, y, w, h), stems, dark, contrast, dots)
+
+
+def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], cand: np.ndarray, dark: bool,
+            contrast: int | None, dots: dict[int, int]) -> list[Glyph]:
+    """The candidate components (``cand``, with their ``dots``) that stand lone on a plain surround."""
+    height, width = gray.shape
+    x, y, w, h = xywh
     x1, y1 = x + w, y + h
     out = []
     for k in cand:
@@ -343,8 +361,9 @@ def _bowed(mask: np.ndarray) -> bool:
 
 def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
     """The longest series ``A, B, C ...`` (one case, one height: within 25 %, ``J`` and ``Q`` with their
-    descent, or for lower case within the span of x-height and ascender letters) among the letters read; members may be missing, but the series starts at its first letter and at least two
-    thirds of the members up to its last one are present. One height means one case: a lone letter read
+    descent, or for lower case within the span of x-height and ascender letters) among the letters
+    read; members may be missing, but the series starts at its first letter and at least two thirds of
+    the members up to its last one are present. One height means one case: a lone letter read
     in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its confidence,
     unless its shape shows the case."""
     best: list[FoundLabel] = []
