@@ -348,9 +348,38 @@ def test_a_letter_inside_a_pictures_lower_or_right_edge_stands_for_its_top_left(
     narrow = np.zeros((200, 300), bool)
     narrow[20:180, 250:280] = True  # under three letter heights wide left of the letter
     assert _top_left((265, 160, 273, 170), narrow, [], []) == (265, 160, 273, 170)
-    # the ink stops short of the picture's edge (white bone on CT): its panel candidate shows the edge
+    # the ink stops short of the picture's edge (white bone on CT): its panel candidate shows the edge,
+    # also where the ink reaches far enough up to move the letter part of the way
     mask[150:156, 20:280] = False
     assert _top_left((25, 160, 33, 170), mask, [(20, 20, 280, 180)], []) == (25, 20, 33, 30)
+    bone = np.zeros((200, 300), bool)
+    bone[20:180, 20:280] = True
+    bone[60:64, 20:280] = False
+    assert _top_left((25, 160, 33, 170), bone, [], []) == (25, 64, 33, 74)
+    assert _top_left((25, 160, 33, 170), bone, [(20, 20, 280, 180)], []) == (25, 20, 33, 30)
+    # a white letter on a dark picture is no ink of the picture, yet stands on it
+    white = np.zeros((200, 300), bool)
+    white[20:180, 20:280] = True
+    white[160:170, 25:33] = False
+    assert _top_left((25, 160, 33, 170), white, [], []) == (25, 20, 33, 30)
+    # a picture holds one letter anywhere across it, not only in the column above the letter
+    assert _top_left((25, 160, 33, 170), white, [], [(200, 25, 208, 35)]) == (25, 160, 33, 170)
+
+
+def test_a_letter_at_a_pictures_foot_and_the_next_at_the_top_of_the_picture_below_are_both_kept():
+    from panel2patch.parsers.layout.parser import _anchored
+
+    mask = np.zeros((300, 200), bool)
+    mask[20:140, 20:180] = True  # upper picture, its letter inside the bottom-left corner
+    mask[146:280, 20:180] = True  # lower picture, its letter inside the top-left corner
+    mask[126:136, 25:33] = False  # both letters white
+    mask[150:160, 25:33] = False
+    letters = [(25, 126, 33, 136), (25, 150, 33, 160)]
+    kept, anchors = _anchored(letters, [0.95, 0.5], mask, [])
+    assert kept == [0, 1] and anchors == [(25, 20, 33, 30), (25, 150, 33, 160)]
+    # an unsure glyph beside a sure letter that stays where it is remains a stray glyph
+    stray = [(25, 150, 33, 160), (36, 154, 44, 164)]
+    assert _anchored(stray, [0.95, 0.5], mask, []) == ([0], [(25, 150, 33, 160)])
 
 
 def test_a_sure_corner_read_replaces_an_unsure_scan_read_elsewhere():
@@ -422,3 +451,76 @@ def test_a_later_read_of_a_letter_may_mend_the_reading_order():
     assert series[0].box == printed.box and [f.text for f in series] == list("ABCDE")
     series, _ = _grown([printed, *rest], [junk])
     assert series[0].box == printed.box
+
+
+def label_word_grid(labels: list[str], size: int) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """Photos in a 2 x 2 grid, each with its label (``Ai``, ``A 2``) printed above its top-left corner."""
+    canvas = Image.new("RGB", (1000, 1000), "white")
+    d = ImageDraw.Draw(canvas)
+    boxes = []
+    for k, text in enumerate(labels):
+        x, y = 30 + 490 * (k % 2), 30 + 490 * (k // 2)
+        d.text((x, y), text, font=font(size), fill="black")
+        box = (x, y + size + 10, x + 450, y + 460)
+        canvas.paste(photo(box[2] - box[0], box[3] - box[1], k), box[:2])
+        boxes.append(box)
+    return canvas, boxes
+
+
+def test_scan_reads_label_words_as_members_of_the_series():
+    """``Ai``/``Aii`` and ``A1``/``A2`` (a space apart or not) are one label each: both stand for A,
+    and a bare ``A`` read from one of their glyphs is no member of its own."""
+    for labels in (["Ai", "Aii", "B", "C"], ["A1", "A2", "B1", "B2"], ["A i", "A ii", "B", "C"]):
+        for size in (40, 24):
+            canvas, _ = label_word_grid(labels, size)
+            found = scan_labels(np.asarray(canvas), reader())
+            assert [f.text for f in found] == [t.replace(" ", "") for t in labels], (labels, size, found)
+
+
+def test_label_word_numerals_follow_the_glyph_shapes():
+    from panel2patch.parsers.labels.scan import LABEL_WORD, _suffix, label_rank
+
+    assert _suffix("Aili", "iii") == "Aiii" and _suffix("A11", "ii") == "Aii"  # dotted stems are i
+    assert _suffix("Al", "?") == "A1" and _suffix("Bl2", "??") == "B12"  # l is no numeral
+    assert _suffix("A2", "?") == "A2" and _suffix("Biv", "i?") == "Biv"
+    assert all(LABEL_WORD.match(t) for t in ("A1", "b12", "Aii", "Biv", "Cx"))
+    assert not any(LABEL_WORD.match(t) for t in ("AB", "A0", "Ki67", "Al", "A123", "Aiiii"))
+    assert [label_rank(t) for t in ("B", "A2", "Aii", "c")] == [(1, 0), (0, 2), (0, 2), (2, 0)]
+
+
+def test_two_label_words_may_replace_a_series_and_one_may_not():
+    from panel2patch.parsers.labels.scan import FoundLabel, _grown, _series
+
+    def at(text: str, x: float, y: float, h: float = 30, score: float = 0.95) -> FoundLabel:
+        return FoundLabel(text, (x, y, x + 0.8 * h * len(text), y + h), score)
+
+    # a bare A read elsewhere is no member where the letter is printed with numerals
+    words = [at("Ai", 10, 10), at("Aii", 500, 10), at("B", 10, 500), at("C", 500, 500), at("A", 300, 300)]
+    assert [f.text for f in _series(words)] == ["Ai", "Aii", "B", "C"]
+    junk = [at("A", 800, 700, 18), at("B", 700, 200, 18)]  # small letters of a diagram
+    series, _ = _grown(junk, [at("Ai", 10, 10), at("Aii", 500, 10)])
+    assert [f.text for f in series] == ["Ai", "Aii"]
+    series, _ = _grown(junk, [at("A1", 10, 10)])
+    assert [f.text for f in series] == ["A", "B"]
+
+
+def test_corner_labels_read_on_a_label_word_take_the_word():
+    from panel2patch.parsers.labels.scan import FoundLabel
+    from panel2patch.parsers.layout.parser import _worded
+    from panel2patch.parsers.layout.segmenter import Block
+
+    blocks = [Block((0, 0, 9, 9), (0, 0, 9, 9), 0, label="A", label_box=(10, 10, 40, 40), label_score=0.9),
+              Block((9, 0, 19, 9), (9, 0, 19, 9), 0, label="B", label_box=(500, 10, 530, 40), label_score=0.9),
+              Block((0, 9, 9, 19), (0, 9, 9, 19), 0, label="C", label_box=(10, 500, 40, 530), label_score=0.9)]
+    found = [FoundLabel("Ai", (10, 10, 60, 40), 0.9), FoundLabel("Aii", (500, 10, 570, 40), 0.9)]
+    assert [b.label for b in _worded(blocks, found)] == ["Ai", "Aii", "C"]
+    assert [b.label for b in _worded(blocks, [FoundLabel("A", (10, 10, 40, 40), 0.9)])] == ["A", "B", "C"]
+
+
+def test_panels_labelled_with_label_words():
+    for labels in (["Ai", "Aii", "B", "C"], ["A1", "A2", "B1", "B2"]):
+        canvas, boxes = label_word_grid(labels, 36)
+        panels = LayoutParser().parse(canvas).panels
+        assert [p.label for p in panels] == labels, [(p.label, p.box) for p in panels]
+        for p, box in zip(panels, boxes):
+            assert box_iou(p.box, box) > 0.8, (p.label, p.box, box)

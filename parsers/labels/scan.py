@@ -10,6 +10,7 @@ letter on, one glyph per letter, of one height (within 25 %).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ import numpy as np
 from panel2patch.data import Box
 from panel2patch.parsers.boxes import box_area, box_inside_share, box_iou
 
+from ..series import ROMAN
 from .candidates import _luminance
 from .reads import normalise_read
 from .sequence import read_before
@@ -32,6 +34,8 @@ SAME_SHAPE = set("cosuvwxz")
 X_HEIGHT = 0.7
 #: Capitals that reach below the baseline in many serif faces, and by how much of a capital's height.
 DESCENDING, DESCENT = set("JQ"), 0.2
+#: A label word: a letter and a numeral (``A1``, ``b12``, ``Aii``), as sub-panels are lettered.
+LABEL_WORD = re.compile(r"^[A-Za-z](?:[1-9][0-9]?|(?:i{1,3}|iv|vi{0,3}|ix|x))$")
 
 
 @dataclass
@@ -72,9 +76,11 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
-    (dark, dark_dotted), (light, light_dotted) = (_glyphs(gray, tone, min_glyph, max_h) for tone in (True, False))
-    # ``i`` and ``j`` with their dot are read on their own (their stem alone may be a glyph already)
-    glyphs, dotted = dark + light, dark_dotted + light_dotted
+    (dark, dark_dotted, dark_words), (light, light_dotted, light_words) = (
+        _glyphs(gray, tone, min_glyph, max_h) for tone in (True, False))
+    # ``i`` and ``j`` with their dot are read on their own (their stem alone may be a glyph already),
+    # and so are label words (``A1``, ``Bii``)
+    glyphs, dotted, words = dark + light, dark_dotted + light_dotted, dark_words + light_words
     boxes = {g[0] for g in glyphs}
     # wide glyphs (m, w) and glyphs freed from a rule are read apart, after the others: OCR reads a
     # glyph in the company of those it is read with, and those reads are not to change
@@ -82,7 +88,7 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
         g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
         if g[0] not in boxes]
     glyphs = [g for g in glyphs if not _wide(g[0])]
-    if len(glyphs) + len(apart) + len(dotted) < 2 and not known:
+    if len(glyphs) + len(apart) + len(dotted) + len(words) < 2 and not known:
         return []
     # a glyph read surely as something else than a letter (a digit, a symbol) at a panel corner is
     # not read again; letters are, on the scan's own crop, so that the series is read alike
@@ -91,24 +97,26 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
         letters = list(known) + _read(_lined_up(glyphs, known)[:most], reader, sure, min_confidence)
         found, letters = _grown(letters, _read(_lined_up(apart, known)[:most], reader, sure, min_confidence))
         found, letters = _grown(letters, _read(_lined_up(dotted, known)[:most], reader, sure, min_confidence))
+        found, letters = _grown(letters, _read(_lined_up(words, known, covered=True)[:most], reader, sure, min_confidence, True))
         local = _lined_up(_on_pictures(gray, glyphs + apart, known, min_glyph, max_h), known)
         return _grown(letters, _read(local[:most // 3], reader, sure, min_confidence))[0]
     # x-height letters (a, c, e) are about 0.7 of the ascender letters (b, d) of one series
-    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart or dotted], 75))
+    floor = X_HEIGHT * float(np.percentile([g[0][3] - g[0][1] for g in glyphs or apart or dotted or words], 75))
     chosen = _tallest(glyphs, floor, most)
     later = _tallest(apart, floor, most // 3)
     found, letters = _grown(_read(chosen, reader, sure, min_confidence), _read(later, reader, sure, min_confidence))
     dots = _tallest(dotted, floor, most // 3)
     found, letters = _grown(letters, _read(dots, reader, sure, min_confidence))
+    found, letters = _grown(letters, _read(_tallest(words, floor, most // 3), reader, sure, min_confidence, True))
     chosen += later + dots
     glyphs += apart + dotted
     # a member missing inside the series may be shorter than the glyphs read (x-height a, c, e of a
     # series of small letters): the glyphs lined up with the series's letters are read for the gaps
     read = {id(g) for g in chosen}
     more = _lined_up([g for g in glyphs if id(g) not in read], found)[:most] if found else []
-    ranks = {ord(f.text.lower()) for f in found}
+    ranks = {label_rank(f.text)[0] for f in found}
     gaps = [f for f in _read(more, reader, sure, min_confidence)
-            if ord(f.text.lower()) not in ranks and ord(f.text.lower()) < max(ranks)]
+            if label_rank(f.text)[0] not in ranks and label_rank(f.text)[0] < max(ranks)]
     if gaps:
         found = _series(letters + gaps)
         letters = letters + gaps
@@ -133,8 +141,9 @@ def _on_pictures(gray: np.ndarray, glyphs: list, series: Sequence[FoundLabel], m
 
 def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[FoundLabel], list[FoundLabel]]:
     """The series of ``letters``, grown by ``extra`` letters only where it keeps all its members (the
-    extra glyphs may continue the series, never replace it by another) or mends its reading order, and
-    the letters it was formed of."""
+    extra glyphs may continue the series, never replace it by another), mends its reading order or,
+    as long, holds two label words or more (``Ai, Aii``: the numerals show the series), and the
+    letters it was formed of."""
     found = _series(letters)
     if extra:
         # a glyph read again on more of its ink (a stem with its dot) is read as what the more says
@@ -143,7 +152,8 @@ def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[Fou
         whole = [f for f in letters if f.box not in parts] + extra
         grown = _series(whole)
         kept = {(f.text, f.box) for f in grown}
-        if all((f.text, f.box) in kept for f in found if f.box not in parts) or _mended(found, grown):
+        if (all((f.text, f.box) in kept for f in found if f.box not in parts) or _mended(found, grown)
+                or (len(grown) >= len(found) and sum(len(f.text) > 1 for f in grown) >= 2)):
             return grown, whole
     return found, letters
 
@@ -151,13 +161,13 @@ def _grown(letters: list[FoundLabel], extra: list[FoundLabel]) -> tuple[list[Fou
 def _mended(found: list[FoundLabel], grown: list[FoundLabel]) -> bool:
     """Whether ``grown`` holds every letter of ``found`` and, where it reads one of them elsewhere, breaks
     the reading order less (a junk glyph read as ``A`` in a picture, the printed ``A`` found later)."""
-    by_rank = {ord(f.text.lower()) - ord("a"): f for f in grown}
-    old = {ord(f.text.lower()) - ord("a"): f for f in found}
+    by_rank = {label_rank(f.text): f for f in grown}
+    old = {label_rank(f.text): f for f in found}
     if not found or any(r not in by_rank or by_rank[r].text != f.text for r, f in old.items()):
         return False
     new = {r: by_rank[r] for r in old}
 
-    def broken(pick: dict[int, FoundLabel]) -> int:
+    def broken(pick: dict[tuple[int, int], FoundLabel]) -> int:
         return sum(order_conflicts(r, f, pick) for r, f in pick.items())
 
     return broken(new) < broken(old)
@@ -172,32 +182,44 @@ def _tallest(glyphs: list, floor: float, most: int) -> list:
     return sorted((g for g in glyphs if g[0][3] - g[0][1] >= floor), key=lambda g: g[0][1] - g[0][3])[:most]
 
 
-def _lined_up(glyphs: list, letters: Sequence[FoundLabel]) -> list:
+def _lined_up(glyphs: list, letters: Sequence[FoundLabel], covered: bool = False) -> list:
     """The glyphs of the letters' height (within 25 %; lower case: down to x-height) that none of them
-    covers and that line up with one of them (left edge or top within a third of their height)."""
+    covers (``covered``: or that one does, as a label word read as its letter) and that line up with
+    one of them (left edge or top within a third of their height)."""
     tall = [f.box[3] - f.box[1] for f in letters]
     lower = any(f.text.islower() for f in letters)
     lo, hi = (X_HEIGHT if lower else 1.0) * min(tall) / 1.25, 1.25 * max(tall)
     near = float(np.median(tall)) / 3
     return [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
-            and not any(box_inside_share(g[0], f.box) >= 0.5 for f in letters)
+            and (covered or not any(box_inside_share(g[0], f.box) >= 0.5 for f in letters))
             and _in_line(g[0], [f.box for f in letters], near)]
 
 
-def _read(glyphs: list, reader: LabelReader, sure: list, min_confidence: float) -> list[FoundLabel]:
-    """The glyphs read as single letters of ``min_confidence`` or more (``sure`` reads are reused)."""
+def _read(glyphs: list, reader: LabelReader, sure: list, min_confidence: float,
+          words: bool = False) -> list[FoundLabel]:
+    """The glyphs read as single letters (``words``: as label words, :data:`LABEL_WORD`) of
+    ``min_confidence`` or more (``sure`` reads are reused)."""
     reads = [next(((t, c) for b, t, c in sure if box_iou(g[0], b) >= 0.8), None) for g in glyphs]
-    fresh = iter(reader.recognise([crop for (_, crop), r in zip(glyphs, reads) if r is None]))
+    fresh = iter(reader.recognise([g[1] for g, r in zip(glyphs, reads) if r is None]))
     out = []
-    for (box, _), (text, conf) in zip(glyphs, [r if r is not None else next(fresh) for r in reads]):
-        text = normalise_read(text)
-        if _letter(text) and conf >= min_confidence:
+    for g, (text, conf) in zip(glyphs, [r if r is not None else next(fresh) for r in reads]):
+        box, text = g[0], normalise_read(text)
+        if words:
+            text = _suffix(text, g[2])
+        if (LABEL_WORD.match(text) if words else _letter(text)) and conf >= min_confidence:
             out.append(FoundLabel(text, tuple(float(v) for v in box), float(conf)))
     return out
 
 
 def _letter(text: str) -> bool:
     return len(text) == 1 and text.isascii() and text.isalpha()
+
+
+def label_rank(text: str) -> tuple[int, int]:
+    """The member of a series a label stands for: its letter's place in the alphabet and its numeral's
+    (0 for a bare letter): ``B`` is (1, 0), ``A2`` and ``Aii`` are (0, 2)."""
+    head, tail = text[:1].lower(), text[1:]
+    return ord(head) - ord("a"), int(tail) if tail.isdigit() else (ROMAN.index(tail) + 1 if tail in ROMAN else 0)
 
 
 def _without_rules(ink: np.ndarray, max_h: float) -> np.ndarray:
@@ -241,16 +263,17 @@ def _lone_glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink
 
 
 def _glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.ndarray | None = None,
-            contrast: int | None = None) -> tuple[list[Glyph], list[Glyph]]:
+            contrast: int | None = None) -> tuple[list[Glyph], list[Glyph], list[Glyph]]:
     """The lone glyphs of :func:`_lone_glyphs`, and from the same components those of a stem and the
-    dot above it (``i``, ``j``: :func:`_tittles`), whose stem alone may be among the first."""
+    dot above it (``i``, ``j``: :func:`_tittles`), whose stem alone may be among the first, and the
+    lone label words (a letter and its numeral, ``A1``, ``Bii``: :func:`_suffixed`)."""
     import cv2
 
     if ink is None:
         ink = gray < 128 if dark else gray >= 128
     n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     if n < 3:
-        return [], []
+        return [], [], []
     x, y, w, h, area = (stats[1:, k].astype(np.int64) for k in range(5))
     fill = area / np.maximum(1, w * h)
     # a solid component is a block, unless it is a stem (``I``)
@@ -258,8 +281,18 @@ def _glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.
                           & (fill >= 0.12) & ((fill <= 0.85) | (w <= 0.35 * h)))
     plain = _judged(gray, lab, (x, y, w, h), cand, dark, contrast, {})
     dots = _tittles(lab, x, y, w, h, min_glyph, max_h)
+    words, hints = _suffixed(lab, x, y, w, h, cand), {}
+    wx, wy, ww, wh = x.copy(), y.copy(), w.copy(), h.copy()
+    for k, (parts, hint) in words.items():
+        members = [k, *parts]
+        wx[k], wy[k] = x[members].min(), y[members].min()
+        ww[k], wh[k] = (x[members] + w[members]).max() - wx[k], (y[members] + h[members]).max() - wy[k]
+        hints[(int(wx[k]), int(wy[k]), int(wx[k] + ww[k]), int(wy[k] + wh[k]))] = hint
+    words_found = [(box, crop, hints[box]) for box, crop in _judged(
+        gray, lab, (wx, wy, ww, wh), np.array(sorted(words), dtype=np.int64), dark, contrast,
+        {k: parts for k, (parts, _) in words.items()})]
     if not dots:
-        return plain, []
+        return plain, [], words_found
     stems = np.array(sorted(dots))
     y, h, area = y.copy(), h.copy(), area.copy()
     for k, d in dots.items():
@@ -267,12 +300,59 @@ def _glyphs(gray: np.ndarray, dark: bool, min_glyph: int, max_h: float, ink: np.
     fill = area / np.maximum(1, w * h)
     # a thin stem is a rule, unless dotted
     stems = stems[(h[stems] <= max_h) & (h[stems] >= min_glyph) & (fill[stems] >= 0.12)]
-    return plain, _judged(gray, lab, (x, y, w, h), stems, dark, contrast, dots)
+    return plain, _judged(gray, lab, (x, y, w, h), stems, dark, contrast,
+                          {k: (d,) for k, d in dots.items()}), words_found
+
+
+def _suffixed(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray,
+              heads: np.ndarray) -> dict[int, tuple[tuple[int, ...], str]]:
+    """Letters followed on their baseline by one to four narrower glyphs set close after them, or a
+    space apart (a numeral: ``1``, ``12``, ``ii`` with their dots): maps the letter's component to those of its
+    suffix and what their shapes tell of it (:func:`_suffix`). Whether the word is a label is for
+    the recogniser to say."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    out: dict[int, tuple[tuple[int, ...], str]] = {}
+    for k in heads:
+        hk = int(h[k])
+        base, right, parts = y[k] + hk, x[k] + w[k], []
+        while len(parts) < 4:
+            # the numeral may be set a space apart (``A ii``), its glyphs close together
+            gap = max(2, int((0.4 if parts else 0.7) * hk))
+            lo, hi = np.searchsorted(xs, right - 1), np.searchsorted(xs, right + gap, side="right")
+            nxt = [int(j) for j in order[lo:hi] if j != k and j not in parts
+                   and abs(int(y[j] + h[j]) - base) <= max(1, 0.12 * hk)
+                   and 0.45 * hk <= h[j] <= 1.05 * hk and w[j] <= 0.8 * hk]
+            if not nxt:
+                break
+            parts.append(min(nxt, key=lambda j: x[j]))
+            right = x[parts[-1]] + w[parts[-1]]
+        if parts:
+            # a narrow glyph (a serif ``i`` is wider than a bare stem) with a dot is an ``i``
+            dots = {j: d for j in parts if w[j] <= 0.7 * h[j] and (d := _dot(lab, x, y, w, h, j)) is not None}
+            hint = "".join("i" if j in dots else "?" for j in parts)
+            out[int(k)] = tuple(parts) + tuple(dots.values()), hint
+    # a glyph that follows a letter heads no word of its own (the ``2`` of ``A12``)
+    followers = {j for parts, _ in out.values() for j in parts}
+    return {k: v for k, v in out.items() if k not in followers}
+
+
+def _suffix(read: str, hint: str) -> str:
+    """A label word's read with its numeral mended by the shapes of its glyphs (``hint``: per glyph
+    ``i`` for a dotted one, else ``?``): the recogniser confuses ``i``, ``l`` and ``1``, the dot does
+    not, and ``l`` or ``I`` is no numeral."""
+    head, tail = read[:1], read[1:]
+    if hint and set(hint) == {"i"}:
+        return head + hint
+    if len(tail) == len(hint):
+        tail = "".join("i" if h == "i" and c in "il1I|!" else c for c, h in zip(tail, hint))
+    return head + "".join("1" if c in "lI|" else c for c in tail)
 
 
 def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], cand: np.ndarray, dark: bool,
-            contrast: int | None, dots: dict[int, int]) -> list[Glyph]:
-    """The candidate components (``cand``, with their ``dots``) that stand lone on a plain surround."""
+            contrast: int | None, parts: dict[int, tuple[int, ...]]) -> list[Glyph]:
+    """The candidate components (``cand``, each with its ``parts``: a dot, a suffix; ``xywh`` their
+    joint extent) that stand lone on a plain surround."""
     height, width = gray.shape
     x, y, w, h = xywh
     x1, y1 = x + w, y + h
@@ -282,7 +362,7 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         # specks of a picture's texture
         pad = max(2, int(0.25 * h[k]))
         ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
-        mine = _members(lab[ys, xs], k, dots)
+        mine = _members(lab[ys, xs], k, parts)
         around = gray[ys, xs][~mine]
         if not around.size:
             continue
@@ -299,8 +379,7 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         near = ((y1 > y[k] + 0.3 * h[k]) & (y < y1[k] - 0.3 * h[k]) & (h >= 0.25 * h[k]) & (h <= 2 * h[k])
                 & (x < x1[k] + gap) & (x1 > x[k] - gap))
         near[k] = False
-        if k in dots:
-            near[dots[k]] = False
+        near[list(parts.get(k, ()))] = False
         # a bracket reaches below the baseline of the letter it encloses (or, beside a descender, is
         # bowed); a ``1``, ``l`` or ``t`` of the same word does neither
         bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
@@ -316,16 +395,18 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
             continue
         pad = max(2, int(0.15 * h[k]))
         x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)
-        own = _members(lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)], k, dots)
+        own = _members(lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)], k, parts)
         out.append(((int(x[k]), int(y[k]), int(x1[k]), int(y1[k])), np.where(own, 0, 255).astype(np.uint8)))
     return out
 
 
-def _members(lab: np.ndarray, k: int, dots: dict[int, int]) -> np.ndarray:
+def _members(lab: np.ndarray, k: int, parts: dict[int, tuple[int, ...]]) -> np.ndarray:
     """The pixels of ``lab`` (a crop of the component labels) that belong to glyph ``k``: its
-    component and its dot."""
+    component and its parts."""
     own = lab == k + 1
-    return own | (lab == dots[k] + 1) if k in dots else own
+    for j in parts.get(k, ()):
+        own |= lab == j + 1
+    return own
 
 
 def _tittles(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, min_glyph: int,
@@ -335,14 +416,20 @@ def _tittles(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np
     the stem's component to its dot's (indices into the stats, label - 1)."""
     out: dict[int, int] = {}
     for k in np.flatnonzero((h >= 0.6 * min_glyph) & (h <= max_h) & (w <= h / 3)):
-        gap = max(2, int(0.5 * h[k]))
-        above = lab[max(0, y[k] - gap):y[k], max(0, x[k] - 1):x[k] + w[k] + 1]
-        labels = np.unique(above[above > 0]) - 1
-        dots = [d for d in labels if d != k and h[d] <= 0.4 * h[k] and w[d] <= max(w[k] + 2, 0.4 * h[k])
-                and y[d] + h[d] <= y[k] and 2 * x[k] - w[d] <= 2 * x[d] <= 2 * x[k] + 2 * w[k] - w[d]]
-        if len(dots) == 1:
-            out[int(k)] = int(dots[0])
+        if (d := _dot(lab, x, y, w, h, int(k))) is not None:
+            out[int(k)] = d
     return out
+
+
+def _dot(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, k: int) -> int | None:
+    """The one dot just above component ``k`` (at most ``0.4`` of its height, at most half of it
+    above, centred over it), or None."""
+    gap = max(2, int(0.5 * h[k]))
+    above = lab[max(0, y[k] - gap):y[k], max(0, x[k] - 1):x[k] + w[k] + 1]
+    labels = np.unique(above[above > 0]) - 1
+    dots = [d for d in labels if d != k and h[d] <= 0.4 * h[k] and w[d] <= max(w[k] + 2, 0.4 * h[k])
+            and y[d] + h[d] <= y[k] and 2 * x[k] - w[d] <= 2 * x[d] <= 2 * x[k] + 2 * w[k] - w[d]]
+    return int(dots[0]) if len(dots) == 1 else None
 
 
 def _bowed(mask: np.ndarray) -> bool:
@@ -370,9 +457,10 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
     for upper in (True, False):
         own = []
         for f in letters:
-            ch = f.text
+            ch, tail = f.text[0], f.text[1:]  # the case is the letter's; a numeral keeps its own
             same = ch.lower() in SAME_SHAPE or ch.isupper() == upper
-            own.append(FoundLabel(ch.upper() if upper else ch.lower(), f.box, f.score if same else 0.5 * f.score))
+            own.append(FoundLabel((ch.upper() if upper else ch.lower()) + tail, f.box,
+                                  f.score if same else 0.5 * f.score))
         for ref in {round(f.box[3] - f.box[1]) for f in own}:
             # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g)
             lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
@@ -417,37 +505,42 @@ def _height(letters: list[FoundLabel]) -> int:
 
 
 def _in_order(band: list[FoundLabel]) -> list[FoundLabel]:
-    """Letters from ``a`` on, one read each; one member may be missing between two found ones (a letter
-    the scan could not read), no more.
+    """Letters from ``a`` on, one read each (a letter printed with numerals, ``A1, A2`` or ``Ai, Aii``:
+    one read of each such word, and no bare read of it); one letter may be missing between two found
+    ones (a letter the scan could not read), no more.
 
-    Of several reads of one letter, the one that keeps the series in reading order wins (the fewest
-    pairs of letters read in the wrong order: a later letter wholly above, or left on the same line),
+    Of several reads of one member, the one that keeps the series in reading order wins (the fewest
+    pairs of members read in the wrong order: a later one wholly above, or left on the same line),
     then the most confident. Labels also run down columns, so order is a preference, not a rule.
     """
-    by_letter: dict[int, list[FoundLabel]] = {}
+    by_member: dict[tuple[int, int], list[FoundLabel]] = {}
     for f in band:
-        by_letter.setdefault(ord(f.text.lower()) - ord("a"), []).append(f)
+        by_member.setdefault(label_rank(f.text), []).append(f)
+    worded = {r for r, sub in by_member if sub}
+    present = {r for r, _ in by_member}
     ranks: list[int] = []
     missing = 0
     for rank in range(26):
-        if rank in by_letter:
+        if rank in present:
             ranks.append(rank)
             missing = 0
         elif not ranks or missing == 1:
             break
         else:
             missing += 1
-    if not ranks:
+    members = sorted(m for m in by_member if m[0] in ranks and (m[1] or m[0] not in worded))
+    if not members:
         return []
-    pick = {r: max(by_letter[r], key=lambda f: f.score) for r in ranks}
+    pick = {m: max(by_member[m], key=lambda f: f.score) for m in members}
     for _ in range(2):
-        for r in ranks:
-            if len(by_letter[r]) > 1:
-                pick[r] = min(by_letter[r], key=lambda f: (order_conflicts(r, f, pick), -f.score))
-    return [pick[r] for r in ranks]
+        for m in members:
+            if len(by_member[m]) > 1:
+                pick[m] = min(by_member[m], key=lambda f: (order_conflicts(m, f, pick), -f.score))
+    return [pick[m] for m in members]
 
 
-def order_conflicts(rank: int, f: FoundLabel, pick: dict[int, FoundLabel]) -> int:
-    """Letters of ``pick`` read in the wrong order with ``f`` standing for member ``rank``."""
+def order_conflicts(rank: tuple[int, int], f: FoundLabel, pick: dict[tuple[int, int], FoundLabel]) -> int:
+    """Members of ``pick`` (keyed by :func:`label_rank`) read in the wrong order with ``f`` standing for
+    member ``rank``."""
     return sum((r < rank and read_before(f.box, g.box)) or (r > rank and read_before(g.box, f.box))
                for r, g in pick.items() if r != rank)

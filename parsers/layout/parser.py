@@ -41,6 +41,7 @@ gutter-free core, averaged with the label's score when a label was read.
 
 from __future__ import annotations
 
+from dataclasses import replace
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -277,30 +278,31 @@ class LayoutParser(FigureParser):
         else:
             found = scan_labels(rgb, self.reader, seen=reading.seen)
         if allowed:
-            found = [f for f in found if f.text.lower() in allowed]
-        if len(found) < 3 or len(found) < 0.75 * read or (len(found) <= read and reading.corner not in (None, "tl")):
-            return blocks
-        if complete and read >= 0.75 * len(found):
+            found = [f for f in found if f.text[0].lower() in allowed]
+        # label words (A1, Aii) show panels that the corner reading took for one
+        worded = any(len(f.text) > 1 for f in found)
+        if len(found) < 3 or len(found) < 0.75 * read or (
+                len(found) <= read and reading.corner not in (None, "tl") and not worded):
+            return _worded(blocks, found)
+        if complete and read >= 0.75 * len(found) and not worded:
             return blocks
         found = _corner_letters(blocks, found, allowed)
         # the corner reading sees each letter beside its panel's other text and settles its case better
         cases = [b.label.isupper() for b in blocks for f in found if b.label is not None and b.label_box is not None
                  and b.label.lower() == f.text.lower() and box_inside_share(f.box, b.label_box) >= 0.5]
+        # so does a label word, read with its numeral beside its letter
+        cases += [f.text[0].isupper() for f in found if len(f.text) > 1]
         if cases:
             upper = 2 * sum(cases) >= len(cases)
             for f in found:
-                f.text = f.text.upper() if upper else f.text.lower()
-        anchors = [(int(f.box[0] // scale), int(f.box[1] // scale), max(int(f.box[0] // scale) + 1, -(-int(f.box[2]) // scale)),
+                f.text = (f.text[0].upper() if upper else f.text[0].lower()) + f.text[1:]
+        letters = [(int(f.box[0] // scale), int(f.box[1] // scale), max(int(f.box[0] // scale) + 1, -(-int(f.box[2]) // scale)),
                     max(int(f.box[1] // scale) + 1, -(-int(f.box[3]) // scale))) for f in found]
-        # two panel letters never sit closer than the partition can cut between: an unsure letter beside
-        # a sure one is a stray glyph read as a letter
-        crowded = _crowded(anchors, [f.score for f in found])
-        found = [f for k, f in enumerate(found) if k not in crowded]
-        anchors = [a for k, a in enumerate(anchors) if k not in crowded]
-        letters = anchors
         # the cut runs from the panels' top-left corners: a letter printed inside a picture's lower or
         # right corner stands for the picture's top-left corner
-        anchors = [_top_left(a, mask, [b.box for b in blocks], letters) for a in anchors]
+        kept, anchors = _anchored(letters, [f.score for f in found], mask, [b.box for b in blocks])
+        found = [found[k] for k in kept]
+        letters = [letters[k] for k in kept]
         # a letter whose cell holds nothing but the letter heads no panel (a stray glyph read as a
         # letter): it is dropped and the figure cut again without it
         min_area = self.min_panel_frac * mask.size
@@ -339,36 +341,68 @@ class LayoutParser(FigureParser):
         )
 
 
+def _worded(blocks: list[Block], found: list) -> list[Block]:
+    """``blocks`` with each corner label whose glyphs the scan read as a label word of its series (``A``
+    or ``B`` read on ``Aii``) labelled by the word."""
+    out = []
+    for b in blocks:
+        word = next((f for f in found if len(f.text) > 1 and b.label_box is not None
+                     and box_inside_share(b.label_box, f.box) >= 0.5), None)
+        out.append(b if word is None else replace(b, label=word.text, label_box=word.box))
+    return out
+
+
 def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) -> list:
     """The scan's letters with those read at candidates' corners: a corner letter the scan missed that
     continues its series (ranks up to one past its last) joins it (a glyph on a picture or beside a tick
     label is not lone, but at a panel corner it is still that panel's letter), and a sure corner read
     (:data:`SURE`) replaces an unsure scan read of the same letter elsewhere (a glyph of a picture)
     where it keeps the series in reading order as well."""
-    from ..labels.scan import FoundLabel, order_conflicts, stray_stem
+    from ..labels.scan import FoundLabel, label_rank, order_conflicts, stray_stem
 
     by_text = {f.text.lower(): f for f in found}
-    last = max((ord(t) - 97 for t in by_text), default=-1)
+    last = max((label_rank(t)[0] for t in by_text), default=-1)
+    # a letter the scan found printed with numerals (A1, A2) has no bare member
+    worded = {t[0] for t in by_text if len(t) > 1}
     out = list(found)
     for b in blocks:
         text = (b.label or "").lower()
-        if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z"
+        if (b.label_box is None or len(text) != 1 or not "a" <= text <= "z" or text in worded
                 or ord(text) - 97 > last + 1 or (allowed and text not in allowed)):
             continue
         letter = FoundLabel(b.label, tuple(float(v) for v in b.label_box), float(b.label_score))
         scanned = by_text.get(text)
         if scanned is not None:
-            rank = ord(text) - 97
-            pick = {ord(t) - 97: f for t, f in by_text.items()}
+            rank = label_rank(text)
+            pick = {label_rank(t): f for t, f in by_text.items()}
             if (scanned.score < SURE <= letter.score and box_iou(scanned.box, letter.box) == 0
                     and order_conflicts(rank, letter, pick) <= order_conflicts(rank, scanned, pick)):
                 out[out.index(scanned)] = by_text[text] = letter
             continue
         if stray_stem(letter, found):
             continue  # a rule or a bar, not an I
+        if any(box_inside_share(letter.box, f.box) >= 0.5 for f in out):
+            continue  # another read of a glyph the scan has read
         by_text[text] = letter
         out.append(letter)
     return out
+
+
+def _anchored(letters: list[IBox], scores: list[float], mask: np.ndarray,
+              boxes: list[IBox]) -> tuple[list[int], list[IBox]]:
+    """The letters kept (indices) and, for each, the top-left corner its panel's cut runs from
+    (:func:`_top_left`; ``boxes``: the panel candidates).
+
+    Two panel letters never sit closer than the partition can cut between: of a sure and an unsure
+    letter that close (:func:`_crowded`), the unsure one is a stray glyph read as a letter, unless
+    the two stand for corners apart (one at a picture's foot, the next at the top of the picture
+    below it)."""
+    crowded = _crowded(letters, scores)
+    sure = [a for k, a in enumerate(letters) if k not in crowded]
+    anchors = [_top_left(a, mask, boxes, sure) for a in letters]
+    crowded &= _crowded(anchors, scores)
+    kept = [k for k in range(len(letters)) if k not in crowded]
+    return kept, [anchors[k] for k in kept]
 
 
 def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox], others: list[IBox]) -> IBox:
@@ -384,14 +418,19 @@ def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox], others: list[IB
         dy = y0 - by0 if by1 - y1 <= h and y0 - by0 >= 3 * h else 0
         dx = x0 - bx0 if bx1 - x1 <= h and x0 - bx0 >= 3 * h else 0
         # a letter at a picture's right edge stands for its top-left corner only where the picture's
-        # left edge is found; a picture holds one letter, so one reaching over another is mistaken
+        # left edge is found; a picture holds one letter, so a move over another, or up past one
+        # anywhere across the picture, is mistaken (pictures touching unseen)
         if (bx1 - x1 <= h and not dx) or any(
-                box_inside_share(o, (x0 - dx, y0 - dy, x1, y1)) > 0 for o in others if o != letter):
+                box_inside_share(o, (x0 - dx, y0 - dy, x1, y1)) > 0
+                or box_inside_share(o, (bx0, y0 - dy, bx1, y0)) >= 0.5 for o in others if o != letter):
             return letter
         return (x0 - dx, y0 - dy, x1 - dx, y1 - dy)
 
+    # on paper, not on a picture: the letter and the ring around it are mostly blank (the letter's own
+    # strokes count as ink: a white letter on a dark picture is none)
     r = max(1, h // 4)
-    if mask[max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r].mean() < 0.8:  # on paper, not on a picture
+    around = mask[max(0, y0 - r):y1 + r, max(0, x0 - r):x1 + r]
+    if around.sum() - mask[y0:y1, x0:x1].sum() + (y1 - y0) * (x1 - x0) < 0.8 * around.size:
         return letter
 
     def run(fractions: np.ndarray, gap: int) -> int:  # inked lines from the letter up to a gutter
@@ -403,12 +442,12 @@ def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox], others: list[IB
     left, right = run(mask[y0:y1, :x0].mean(axis=0)[::-1], 1), run(mask[y0:y1, x1:].mean(axis=0), 1)
     cols = slice(x0 - left, x1 + right)
     up, down = run(mask[:y0, cols].mean(axis=1)[::-1], 2), run(mask[y1:, cols].mean(axis=1), 2)
-    if (found := moved(x0 - left, y0 - up, x1 + right, y1 + down)) != letter:
-        return found
+    found = moved(x0 - left, y0 - up, x1 + right, y1 + down)
     # white inside the picture (bone on CT) stops the ink short of its edges: its panel candidate may
     # still show them
     inside = [b for b in boxes if box_contains(b, letter)]
-    return moved(*min(inside, key=area)) if inside else letter
+    further = moved(*min(inside, key=area)) if inside else letter
+    return further if further[0] <= found[0] and further[1] <= found[1] and further != letter else found
 
 
 def _crowded(anchors: list[IBox], scores: list[float]) -> set[int]:
@@ -432,9 +471,11 @@ def _continues(found: list, known: list) -> bool:
     """Whether the scan's series goes on past the known letters, each further letter lined up with
     another (its left edge or top within a third of a letter's height): panel letters run along rows
     and columns, a letter of text inside a panel seldom does."""
-    from ..labels.scan import lines_up
+    from ..labels.scan import label_rank, lines_up
 
-    more = [f for f in found if ord(f.text.lower()) - 97 >= len(known)]
+    if any(len(f.text) > 1 for f in found):
+        return True  # the scan read a known letter as a label word (A1, Aii): it heads several panels
+    more = [f for f in found if label_rank(f.text)[0] >= len(known)]
     return bool(more) and all(lines_up(f, found) for f in more)
 
 
