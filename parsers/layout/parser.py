@@ -41,9 +41,9 @@ gutter-free core, averaged with the label's score when a label was read.
 
 from __future__ import annotations
 
-from dataclasses import replace
 import functools
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
