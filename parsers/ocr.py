@@ -6,6 +6,9 @@ import functools
 import os
 from typing import Any
 
+#: Line height, in pixels, of RapidOCR's recognition model input (PP-OCRv4 rec: 3 x 48 x W).
+REC_HEIGHT = 48
+
 
 @functools.cache
 def recognition_engine(threads: int = 0) -> Any:
@@ -19,6 +22,9 @@ def recognition_engine(threads: int = 0) -> Any:
 
     budget = os.environ.get("OMP_NUM_THREADS", "")
     threads = threads if threads > 0 else int(budget) if budget.isdigit() else 0
+    # the recogniser pads every line to its configured width (320 pixels by default), which more than
+    # doubles the cost of a short line; a line is read at its own width instead
+    shape = [3, REC_HEIGHT, REC_HEIGHT]
     if threads <= 0:
-        return RapidOCR()
-    return RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
+        return RapidOCR(rec_img_shape=shape)
+    return RapidOCR(rec_img_shape=shape, intra_op_num_threads=threads, inter_op_num_threads=1)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 from panel2patch.parsers.boxes import box_iou
 from panel2patch.parsers.labels import reader as reader_module
 from panel2patch.parsers.labels.candidates import Candidate, Glyph, find_candidates
+from panel2patch.parsers.labels.glyphs import _percentiles
 from panel2patch.parsers.labels.reader import LabelReader
 from panel2patch.parsers.labels.reads import (
     case_from_heights,
@@ -449,3 +452,27 @@ def test_a_letter_printed_in_the_gutter_left_of_its_panel_is_its_candidate():
     # the left panel's zone holds the whole letter; the right panel's zone holds its centre, not its left edge
     cands = find_candidates(np.asarray(img), [(0.0, 0.0, 150.0, 220.0), (200.0, 0.0, 400.0, 220.0)])
     assert any(c.panel == 1 and c.corner == "tl" and c.glyph.box[0] < 160 for c in cands)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 60), st.integers(0, 2**32 - 1), st.integers(0, 255), st.floats(0.0, 1.0))
+def test_zone_percentiles_match_numpy(h, w, seed, tone, share):
+    rng = np.random.default_rng(seed)
+    zone = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    zone[rng.random((h, w)) < share] = tone  # mostly one tone, as paper around a letter is
+    expected = tuple(int(v) for v in np.percentile(zone, (0.5, 99.5)))
+    assert _percentiles(zone, (0.5, 99.5)) == expected
+
+
+def test_the_recogniser_reads_short_lines_at_their_own_width():
+    from panel2patch.parsers.ocr import REC_HEIGHT, recognition_engine
+
+    engine = recognition_engine(1)
+    assert list(engine.text_rec.rec_image_shape) == [3, REC_HEIGHT, REC_HEIGHT]
+    reader = LabelReader(threads=1)
+    crops = []
+    for letter in "ab":
+        img = Image.new("L", (40, 48), 255)
+        ImageDraw.Draw(img).text((6, 2), letter, fill=0, font=ImageFont.load_default(40))
+        crops.append(np.asarray(img))
+    assert [normalise_read(text) for text, _ in reader.recognise(crops)] == ["a", "b"]

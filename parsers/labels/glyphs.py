@@ -42,7 +42,7 @@ def glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tupl
     read through its letter-shaped hole; ``numeral`` is the roman numeral spelled by the glyph
     shapes, if any (:func:`_numeral`). Groups whose ink box ``seen`` accepts are not yielded.
     """
-    lo, hi = (int(v) for v in np.percentile(zone, (0.5, 99.5)))
+    lo, hi = _percentiles(zone, (0.5, 99.5))
     if hi - lo < 40:
         return
     zh, zw = zone.shape
@@ -54,8 +54,9 @@ def glyph_groups(cv2: Any, zone: np.ndarray, min_h: int, max_h: float, cut: tupl
         comps, enclosures, truncated = [], [], []
         if n > MAX_COMPONENTS:  # texture or noise, not a corner with a label on it
             continue
+        rows = stats.tolist()
         for i in range(1, n):
-            x, y, w, h, area = (int(v) for v in stats[i])
+            x, y, w, h, area = rows[i]
             if (cut[0] and x == 0) or (cut[1] and y == 0) or (cut[2] and x + w == zw) or (cut[3] and y + h == zh):
                 truncated.append((x, y, x + w, y + h))
                 continue
@@ -196,11 +197,14 @@ def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
     units: list[list[list[int]]] = [[c] for c in comps]
     boxes: list[IBox] = [tuple(c[:4]) for c in comps]
     alive = [True] * len(units)
+    tallest = max((b[3] - b[1] for b in boxes), default=0)
     for d in sorted(range(len(comps)), key=lambda k: comps[k][3] - comps[k][1]):
         dot = comps[d]
         if not alive[d] or len(units[d]) != 1:
             continue
         dh, dw = dot[3] - dot[1], dot[2] - dot[0]
+        if dh > 0.4 * tallest:
+            break  # no stem is tall enough for this dot, nor for the taller components after it
         for k, (x0, y0, x1, y1) in enumerate(boxes):
             if k == d or not alive[k]:
                 continue
@@ -210,6 +214,7 @@ def _group_line(comps: list[list[int]]) -> list[list[list[list[int]]]]:
                     and dot[3] <= y0 + 1 and y0 - dot[3] <= 0.5 * h):
                 units[k].append(dot)
                 boxes[k] = box_union(boxes[k], tuple(dot[:4]))
+                tallest = max(tallest, boxes[k][3] - boxes[k][1])
                 alive[d] = False
                 break
     order = sorted((k for k in range(len(units)) if alive[k]), key=lambda k: boxes[k][0])
@@ -268,3 +273,17 @@ def _render(patch: np.ndarray, own: np.ndarray, dark: bool, tight: IBox) -> np.n
     x0, y0, x1, y1 = tight
     h, w = p.shape
     return p[max(0, y0 - 1):min(h, y1 + 1), max(0, x0 - 1):min(w, x1 + 1)].astype(np.uint8)
+
+
+def _percentiles(gray: np.ndarray, qs: tuple[float, ...]) -> tuple[int, ...]:
+    """``int(np.percentile(gray, q))`` for each ``q`` of a ``uint8`` array, from its histogram (the same
+    linear interpolation between order statistics, at a fraction of the cost on small zones)."""
+    cum = np.bincount(gray.ravel(), minlength=256).cumsum()
+    n = int(cum[-1])
+    out = []
+    for q in qs:
+        pos = q / 100 * (n - 1)
+        i, frac = int(pos), pos - int(pos)
+        a, b = (float(v) for v in np.searchsorted(cum, (i, min(i + 1, n - 1)), side="right"))
+        out.append(int(a + (b - a) * frac if frac < 0.5 else b - (b - a) * (1 - frac)))
+    return tuple(out)

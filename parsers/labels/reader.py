@@ -40,13 +40,11 @@ import numpy as np
 
 from panel2patch.data import Box
 
-from ..ocr import recognition_engine
+from ..ocr import REC_HEIGHT, recognition_engine
 from .candidates import Candidate, Glyph, find_candidates
 from .reads import as_roman, is_label_text, normalise_read, series_rank
 from .sequence import LabelReading, apply_sequence_prior, reading_rows
 
-#: Line height, in pixels, of RapidOCR's recognition model input (PP-OCRv4 rec: 3 x 48 x W).
-REC_HEIGHT = 48
 #: Height of a glyph on the recognition strip.
 GLYPH_HEIGHT = 44
 #: Horizontal stretch of glyphs on the strip, so that CTC keeps repeated narrow letters apart.

@@ -76,6 +76,11 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
+    if known:
+        # only glyphs of the known letters' height can join them (:func:`_lined_up`); a label word's
+        # box reaches a little above its letter
+        lo, hi = _heights(known)
+        min_glyph, max_h = max(min_glyph, int(lo / 1.2)), min(max_h, hi)
     (dark, dark_dotted, dark_words), (light, light_dotted, light_words) = (
         _glyphs(gray, tone, min_glyph, max_h) for tone in (True, False))
     # ``i`` and ``j`` with their dot are read on their own (their stem alone may be a glyph already),
@@ -186,13 +191,19 @@ def _lined_up(glyphs: list, letters: Sequence[FoundLabel], covered: bool = False
     """The glyphs of the letters' height (within 25 %; lower case: down to x-height) that none of them
     covers (``covered``: or that one does, as a label word read as its letter) and that line up with
     one of them (left edge or top within a third of their height)."""
-    tall = [f.box[3] - f.box[1] for f in letters]
-    lower = any(f.text.islower() for f in letters)
-    lo, hi = (X_HEIGHT if lower else 1.0) * min(tall) / 1.25, 1.25 * max(tall)
-    near = float(np.median(tall)) / 3
+    lo, hi = _heights(letters)
+    near = float(np.median([f.box[3] - f.box[1] for f in letters])) / 3
     return [g for g in glyphs if lo <= g[0][3] - g[0][1] <= hi
             and (covered or not any(box_inside_share(g[0], f.box) >= 0.5 for f in letters))
             and _in_line(g[0], [f.box for f in letters], near)]
+
+
+def _heights(letters: Sequence[FoundLabel]) -> tuple[float, float]:
+    """The glyph heights of more letters of the series of ``letters``: theirs within 25 % (lower case:
+    down to x-height)."""
+    tall = [f.box[3] - f.box[1] for f in letters]
+    lower = any(f.text.islower() for f in letters)
+    return (X_HEIGHT if lower else 1.0) * min(tall) / 1.25, 1.25 * max(tall)
 
 
 def _read(glyphs: list, reader: LabelReader, sure: list, min_confidence: float,
@@ -320,9 +331,10 @@ def _suffixed(lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: n
             # the numeral may be set a space apart (``A ii``), its glyphs close together
             gap = max(2, int((0.4 if parts else 0.7) * hk))
             lo, hi = np.searchsorted(xs, right - 1), np.searchsorted(xs, right + gap, side="right")
-            nxt = [int(j) for j in order[lo:hi] if j != k and j not in parts
-                   and abs(int(y[j] + h[j]) - base) <= max(1, 0.12 * hk)
-                   and 0.45 * hk <= h[j] <= 1.05 * hk and w[j] <= 0.8 * hk]
+            near = order[lo:hi]
+            near = near[(np.abs(y[near] + h[near] - base) <= max(1, 0.12 * hk)) & (h[near] >= 0.45 * hk)
+                        & (h[near] <= 1.05 * hk) & (w[near] <= 0.8 * hk) & (near != k)]
+            nxt = [int(j) for j in near if j not in parts]
             if not nxt:
                 break
             parts.append(min(nxt, key=lambda j: x[j]))
@@ -371,28 +383,34 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         else:
             level = float(np.median(gray[ys, xs][mine]))
             plain = (around >= level + contrast) if dark else (around <= level - contrast)
-        if float(plain.mean()) < 0.8:
+        if np.count_nonzero(plain) < 0.8 * plain.size:
             continue
         # a component of text size beside it makes it part of a word or number; a picture, a frame or
         # an axis beside it does not, nor do brackets around it
         gap = 0.5 * h[k]
-        near = ((y1 > y[k] + 0.3 * h[k]) & (y < y1[k] - 0.3 * h[k]) & (h >= 0.25 * h[k]) & (h <= 2 * h[k])
-                & (x < x1[k] + gap) & (x1 > x[k] - gap))
-        near[k] = False
-        near[list(parts.get(k, ()))] = False
-        # a bracket reaches below the baseline of the letter it encloses (or, beside a descender, is
-        # bowed); a ``1``, ``l`` or ``t`` of the same word does neither
-        bracket = (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k]) & (y1 >= y1[k] + max(1, 0.05 * h[k]))
-        for j in np.flatnonzero(near & ~bracket & (w <= 0.4 * h) & (h >= 0.9 * h[k]) & (h <= 2.0 * h[k])):
-            bracket[j] = _bowed(lab[y[j]:y1[j], x[j]:x1[j]] == j + 1)
-        # nor does the full stop of ``a.``: a small round blob on the baseline just after the letter (a
-        # descender, as in ``g.``, reaches below the baseline; a hyphen is flat)
-        stop = ((w <= 0.45 * h[k]) & (h <= 0.45 * h[k]) & (2 * h >= w) & (2 * w >= h)
-                & (y1 <= y1[k] + max(2, 0.1 * h[k])) & (y1 >= y1[k] - 0.35 * h[k]) & (y >= y[k] + 0.35 * h[k])
-                & (x >= x1[k] - max(1, 0.05 * h[k])))
-        holds = (x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k])
-        if (near & ~holds & ~bracket & ~stop).any():
-            continue
+        # the tests run on the components within reach only (most of a figure's are far away)
+        idx = np.flatnonzero((x < x1[k] + gap) & (x1 > x[k] - gap))
+        idx = idx[(y1[idx] > y[k] + 0.3 * h[k]) & (y[idx] < y1[k] - 0.3 * h[k])
+                  & (h[idx] >= 0.25 * h[k]) & (h[idx] <= 2 * h[k])]
+        for j in (k, *parts.get(k, ())):
+            idx = idx[idx != j]
+        if idx.size:
+            cx, cy, cw, ch, cx1, cy1 = x[idx], y[idx], w[idx], h[idx], x1[idx], y1[idx]
+            # a bracket reaches below the baseline of the letter it encloses (or, beside a descender,
+            # is bowed); a ``1``, ``l`` or ``t`` of the same word does neither
+            tall = (cw <= 0.4 * ch) & (ch >= 0.9 * h[k]) & (ch <= 2.0 * h[k])
+            bracket = tall & (cy1 >= y1[k] + max(1, 0.05 * h[k]))
+            for i in np.flatnonzero(~bracket & tall):
+                j = idx[i]
+                bracket[i] = _bowed(lab[y[j]:y1[j], x[j]:x1[j]] == j + 1)
+            # nor does the full stop of ``a.``: a small round blob on the baseline just after the letter
+            # (a descender, as in ``g.``, reaches below the baseline; a hyphen is flat)
+            stop = ((cw <= 0.45 * h[k]) & (ch <= 0.45 * h[k]) & (2 * ch >= cw) & (2 * cw >= ch)
+                    & (cy1 <= y1[k] + max(2, 0.1 * h[k])) & (cy1 >= y1[k] - 0.35 * h[k])
+                    & (cy >= y[k] + 0.35 * h[k]) & (cx >= x1[k] - max(1, 0.05 * h[k])))
+            holds = (cx <= x[k]) & (cy <= y[k]) & (cx1 >= x1[k]) & (cy1 >= y1[k])
+            if (~holds & ~bracket & ~stop).any():
+                continue
         pad = max(2, int(0.15 * h[k]))
         x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)
         own = _members(lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)], k, parts)

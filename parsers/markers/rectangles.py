@@ -311,10 +311,13 @@ def outline_flatness(rgb: np.ndarray, gray: np.ndarray, ridge_h: np.ndarray, rid
         (slice(y0, y1), across(vs[left, 0], vs[left, 1], w), 0, ridge_v),
         (slice(y0, y1), across(vs[right, 0], vs[right, 1], w), 0, ridge_v),
     ]
-    ons = [lines[rows, cols].view(bool) for rows, cols, _, lines in bands]
     # Positions where anything stands out bound those showing the outline colour (tested below).
-    if any(not on.any() or on.any(axis=1 - along).mean() < 0.4 for on, (_, _, along, _) in zip(ons, bands)):
-        return None
+    ons = []
+    for rows, cols, along, lines in bands:  # side by side: most candidates fail on their first sides
+        on = lines[rows, cols].view(bool)
+        if not on.any() or np.count_nonzero(on.any(axis=1 - along)) < 0.4 * on.shape[along]:
+            return None
+        ons.append(on)
     colours, cores = [], []
     for (rows, cols, along, _), on in zip(bands, ons):
         core = core_line(gray[rows, cols], on, along)
