@@ -62,7 +62,7 @@ from panel2patch.parsers.boxes import box_inside_share, box_iou
 from .cleanup import drop_repeats, non_max_suppression
 from .found import FoundMarker
 from .heads import detached_pieces, trace_shaft, triangular_fill
-from .layers import Layers, component_texture, components, make_layers
+from .layers import TEXTURE_PER_CONTRAST, Layers, component_contrast, component_texture, components, make_layers
 from .rectangles import (
     crossed_by_stroke,
     find_ridges,
@@ -97,7 +97,8 @@ class ShapeMarkerDetector(MarkerDetector):
       pixel to count as drawn on top of it, and from the pixels beside a line (default 60).
     - ``min_chroma``: max-min over RGB channels above which a pixel is coloured (default 90).
     - ``max_texture``: largest standard deviation of grey level inside a blob; drawn markers are flat,
-      tissue is not (default 10).
+      tissue is not (default 10). A blob of high contrast may vary by a tenth of its contrast
+      (:data:`~.layers.TEXTURE_PER_CONTRAST`): JPEG ringing grows with the edge it rings around.
     - ``min_crispness``: smallest contrast two pixels outside a blob relative to the contrast with its
       background; drawn markers have sharp edges, blurred texture does not (default 0.85).
     - ``dash_gap``: longest gap in px bridged along a dashed rectangle side (default 8).
@@ -262,7 +263,7 @@ class ShapeMarkerDetector(MarkerDetector):
             return []
         lo, hi = self._size_range(h, w, figure_scale)
         texture, core = component_texture(labels, mask, layers.gray, n, with_core=True)
-        flat = texture <= self.max_texture
+        flat = texture <= np.maximum(self.max_texture, TEXTURE_PER_CONTRAST * component_contrast(labels, mask, layers, n))
         keep = self._sized(stats, lo, hi, h, w) & flat
         candidates = np.flatnonzero(keep)
         # Letters inside words can look like triangles and glyphs, but not like arrows with a shaft.

@@ -14,6 +14,7 @@ class Layers:
 
     rgb: np.ndarray
     gray: np.ndarray
+    background: np.ndarray  #: the local background's grey level
     masks: list[np.ndarray] = field(default_factory=list)
     stats: list[np.ndarray] = field(default_factory=list)
 
@@ -58,7 +59,7 @@ def make_layers(rgb: np.ndarray, contrast: float, min_chroma: float) -> Layers:
     achromatic = at_least(chroma, min_chroma, below=True)
     lighter = at_least(cv2.subtract(gray, bg_gray), contrast)
     darker = at_least(cv2.subtract(bg_gray, gray), contrast)
-    layers = Layers(rgb=rgb, gray=gray)
+    layers = Layers(rgb=rgb, gray=gray, background=bg_gray)
     layers.masks.append(cv2.bitwise_and(achromatic, lighter))
     layers.masks.append(cv2.bitwise_and(achromatic, darker))
     coloured = np.flatnonzero(cv2.bitwise_and(distinct, chromatic))
@@ -114,6 +115,20 @@ def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     rows, cols = np.flatnonzero(rows), np.flatnonzero(cols)
     stats[0] = (cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1, h * w - int(stats[1:, 4].sum()))
     return n, labels, stats
+
+
+#: Grey-level variation inside a drawn blob per unit of its contrast with the ground (JPEG ringing).
+TEXTURE_PER_CONTRAST = 0.1
+
+
+def component_contrast(labels: np.ndarray, mask: np.ndarray, layers: Layers, n: int) -> np.ndarray:
+    """Per component, how far its mean grey level lies from the local background's under it."""
+    on = mask.view(bool)
+    lab = labels[on]
+    cnt = np.maximum(np.bincount(lab, minlength=n), 1)
+    own = np.bincount(lab, layers.gray[on].astype(np.float64), minlength=n)
+    ground = np.bincount(lab, layers.background[on].astype(np.float64), minlength=n)
+    return np.abs(own - ground) / cnt
 
 
 def component_texture(labels: np.ndarray, mask: np.ndarray, gray: np.ndarray, n: int,

@@ -88,8 +88,9 @@ def classify_blob(sub: np.ndarray, only: tuple[str, ...] | None = None) -> Found
     size = float(max(cw, ch))
     aspect = cw / ch
     if only is not None:
-        if holes and "arrowhead" in only and len(holes) == 1 and min(cw, ch) >= 10:
-            found = _outlined_triangle(sub, shape[0], holes[0])
+        if holes and len(holes) == 1 and min(cw, ch) >= 10:
+            found = _outlined_triangle(sub, shape[0], holes[0]) if "arrowhead" in only else None
+            found = found or _outlined_arrow(sub, shape[0], holes[0])
             return found if found is not None and found.kind in only else None
         if holes:
             return None
@@ -106,7 +107,7 @@ def classify_blob(sub: np.ndarray, only: tuple[str, ...] | None = None) -> Found
         if found is not None:
             return found
     if len(holes) == 1 and min(cw, ch) >= 10:
-        outlined = _outlined_triangle(sub, shape[0], holes[0])
+        outlined = _outlined_triangle(sub, shape[0], holes[0]) or _outlined_arrow(sub, shape[0], holes[0])
         if outlined is not None:
             return outlined
     if len(holes) == 1 and 0.55 <= aspect <= 1.8 and min(cw, ch) >= 7 and is_hash(sub, holes[0]):
@@ -199,6 +200,34 @@ def _outlined_triangle(sub: np.ndarray, outer: np.ndarray, hole: np.ndarray) -> 
         return FoundMarker("symbol", box, score, size=float(max(cw, ch)))
     return FoundMarker("arrowhead", box, score, tip=tip, direction=_angle(base_mid, tip), tail=base_mid,
                        size=float(max(cw, ch)))
+
+
+def _outlined_arrow(sub: np.ndarray, outer: np.ndarray, hole: np.ndarray) -> FoundMarker | None:
+    """An arrow drawn as an outline (a white arrow with a dark rim on a grey scan, where only the rim
+    differs from the ground): a thin rim round one hole that takes a quarter of it or more, whose
+    filled outline is an arrow (:func:`_arrow`)."""
+    import cv2
+
+    outer_area, hole_area = cv2.contourArea(outer), cv2.contourArea(hole)
+    if outer_area <= 0 or hole_area < 0.25 * outer_area:
+        return None
+    filled = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.uint8)
+    cv2.drawContours(filled, [outer], -1, 1, thickness=cv2.FILLED)
+    filled = filled[1:-1, 1:-1]
+    # A thin rim all round: every rim pixel lies close to the fill (a letter's stem or bar does not).
+    fill = filled & (1 - sub)
+    if not fill.any():
+        return None
+    dist = cv2.distanceTransform((1 - fill).astype(np.uint8), cv2.DIST_L2, 3)
+    if float(dist[sub.view(bool)].max()) > max(3.0, 0.08 * max(sub.shape)):
+        return None
+    arrow = _arrow(filled)
+    if arrow is None:
+        return None
+    tip, tail, score = arrow
+    ch, cw = sub.shape
+    return FoundMarker("arrow", _grow((0.0, 0.0, float(cw), float(ch)), tip), score, tip=tip,
+                       direction=_angle(tail, tip), tail=tail, size=float(max(cw, ch)))
 
 
 def _contour_shape(sub: np.ndarray):
@@ -360,7 +389,8 @@ def _arrow_along(d: np.ndarray, u: np.ndarray, v: np.ndarray):
     ordered = np.sort(shaft)  # (median and 90th percentile as numpy's, without their overhead)
     k = len(ordered)
     shaft_w = float(ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2]))
-    if shaft_w < 0.6 or shaft_w > 0.4 * wmax:
+    # (block arrows, as office drawing tools make them, have a shaft half as wide as the head)
+    if shaft_w < 0.6 or shaft_w > 0.6 * wmax:
         return None
     pos = 0.9 * (k - 1)
     lo_i = int(pos)
@@ -379,8 +409,10 @@ def _arrow_along(d: np.ndarray, u: np.ndarray, v: np.ndarray):
     while b < nb - 1 and w[b + 1] >= 0.9 * w[iw]:
         b += 1
     iw = (a + b) // 2  # the middle of the widest stretch: a disc's centre, a head's base
-    ahead_half = int(np.argmax(np.append(w[iw:] < 0.5 * w[iw], True)))
-    back_half = int(np.argmax(np.append(w[iw::-1] < 0.5 * w[iw], True)))
+    # (halfway down to the shaft: a block arrow's shaft is half as wide as its head)
+    cut = 0.5 * (w[iw] + shaft_w)
+    ahead_half = int(np.argmax(np.append(w[iw:] < cut, True)))
+    back_half = int(np.argmax(np.append(w[iw::-1] < cut, True)))
     if back_half >= max(3, 0.6 * ahead_half):
         return None
     seg = ws_[im:]
