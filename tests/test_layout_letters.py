@@ -524,3 +524,48 @@ def test_panels_labelled_with_label_words():
         assert [p.label for p in panels] == labels, [(p.label, p.box) for p in panels]
         for p, box in zip(panels, boxes):
             assert box_iou(p.box, box) > 0.8, (p.label, p.box, box)
+
+
+def test_corner_letters_the_scan_read_otherwise_take_the_scan_reads_that_restore_the_order():
+    from panel2patch.parsers.labels.scan import FoundLabel
+    from panel2patch.parsers.layout.parser import _rescanned
+    from panel2patch.parsers.layout.segmenter import Block
+
+    def block(k, label):  # one row of panels, circled letters at their corners
+        x = 100 * k
+        return Block((x, 0, x + 90, 90), (x, 0, x + 90, 90), 0, label=label, label_box=(x, 0, x + 26, 26),
+                     label_score=0.7)
+
+    blocks = [block(0, "h"), block(1, "l"), block(2, "i"), block(3, "k")]
+    found = [FoundLabel("i", (109, 5, 116, 21), 0.97), FoundLabel("j", (209, 5, 217, 24), 0.99)]
+    assert [b.label for b in _rescanned(blocks, found)] == ["h", "i", "j", "k"]
+    # reads that break the order more, or that name a letter twice, are not taken
+    assert [b.label for b in _rescanned(blocks, [FoundLabel("m", (109, 5, 116, 21), 0.97)])] == ["h", "l", "i", "k"]
+    assert [b.label for b in _rescanned(blocks, [FoundLabel("k", (109, 5, 116, 21), 0.97)])] == ["h", "l", "i", "k"]
+
+
+def test_narrow_letters_read_in_each_others_places_are_exchanged():
+    from panel2patch.parsers.labels.scan import FoundLabel, _unswapped
+
+    def at(text, x, y):
+        return FoundLabel(text, (x, y, x + 8, y + 20), 0.8)
+
+    series = [at("h", 0, 0), at("l", 0, 100), at("j", 100, 100), at("k", 200, 100), at("i", 0, 200)]
+    assert [f.text for f in _unswapped(series)] == ["h", "i", "j", "k", "l"]
+    in_order = [at("h", 0, 0), at("i", 0, 100), at("j", 100, 100), at("k", 200, 100), at("l", 0, 200)]
+    assert [f.text for f in _unswapped(in_order)] == ["h", "i", "j", "k", "l"]
+
+
+def test_a_sure_corner_read_does_not_take_the_glyph_of_another_member():
+    from panel2patch.parsers.labels.scan import FoundLabel
+    from panel2patch.parsers.layout.parser import _corner_letters
+    from panel2patch.parsers.layout.segmenter import Block
+
+    found = [FoundLabel("h", (20, 0, 30, 26), 0.99), FoundLabel("i", (20, 100, 28, 119), 0.66),
+             FoundLabel("j", (613, 100, 622, 126), 0.43), FoundLabel("k", (1020, 100, 1040, 126), 0.99)]
+    # the corner reader read the j as an i, surely
+    blocks = [Block((0, 0, 9, 9), (0, 0, 9, 9), 0, label="i", label_box=(612, 98, 624, 127), label_score=0.95)]
+    assert [(f.text, f.box) for f in _corner_letters(blocks, found, None)] == [(f.text, f.box) for f in found]
+    # away from any member's glyph, the sure corner read replaces the unsure scan read
+    blocks = [Block((0, 0, 9, 9), (0, 0, 9, 9), 0, label="i", label_box=(300, 98, 310, 127), label_score=0.95)]
+    assert [f.box for f in _corner_letters(blocks, found, None) if f.text == "i"] == [(300.0, 98.0, 310.0, 127.0)]

@@ -494,7 +494,34 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             if (len(chosen), _height(chosen), sum(f.score for f in chosen)) > (
                     len(best), _height(best), sum(f.score for f in best)):
                 best = chosen
-    return best if len(best) >= 2 else []
+    return _unswapped(best) if len(best) >= 2 else []
+
+
+#: Narrow letters the recogniser confuses with one another on their own (a dot lost, a tail unseen).
+NARROW = "ijl"
+
+
+def _unswapped(series: list[FoundLabel]) -> list[FoundLabel]:
+    """``series`` with the reads of its narrow letters (:data:`NARROW`) exchanged where that puts the
+    series in reading order (``l`` read on the ``i``, ``i`` on the ``l``)."""
+    import itertools
+
+    narrow = [k for k, f in enumerate(series) if len(f.text) == 1 and f.text.lower() in NARROW]
+    if len(narrow) < 2:
+        return series
+
+    def broken(members: list[FoundLabel]) -> int:
+        pick = {label_rank(f.text): f for f in members}
+        return sum(order_conflicts(r, f, pick) for r, f in pick.items())
+
+    best, least = series, broken(series)
+    for texts in itertools.permutations([series[k].text for k in narrow]):
+        trial = list(series)
+        for k, text in zip(narrow, texts):
+            trial[k] = FoundLabel(text, series[k].box, series[k].score)
+        if (n := broken(trial)) < least:
+            best, least = trial, n
+    return best
 
 
 def lines_up(letter: FoundLabel, letters: Sequence[FoundLabel]) -> bool:

@@ -283,7 +283,9 @@ class LayoutParser(FigureParser):
         worded = any(len(f.text) > 1 for f in found)
         if len(found) < 3 or len(found) < 0.75 * read or (
                 len(found) <= read and reading.corner not in (None, "tl") and not worded):
-            return _worded(blocks, found)
+            blocks = _rescanned(_worded(blocks, found), found)
+            Series(blocks, reading.style, scale).name_missing()
+            return blocks
         if complete and read >= 0.75 * len(found) and not worded:
             return blocks
         found = _corner_letters(blocks, found, allowed)
@@ -352,6 +354,37 @@ def _worded(blocks: list[Block], found: list) -> list[Block]:
     return out
 
 
+def _rescanned(blocks: list[Block], found: list) -> list[Block]:
+    """``blocks`` with the corner letters that the scan read as other letters on the same glyphs
+    (``i``, ``j``, ``l`` in circles) relabelled by the scan, where together those reads break the reading
+    order of the labels less and name no letter twice."""
+    from ..labels.sequence import reading_order
+
+    reread = {}
+    for k, b in enumerate(blocks):
+        if b.label is None or b.label_box is None or len(b.label) != 1:
+            continue
+        # (the corner box holds a circle or brackets drawn round the letter, the scan's its ink alone)
+        f = next((f for f in found if len(f.text) == 1 and box_inside_share(f.box, b.label_box) >= 0.8), None)
+        if f is not None and f.text.lower() != b.label.lower():
+            reread[k] = f
+    if not reread:
+        return blocks
+    order = reading_order([b.box for b in blocks])
+    before = [b.label for b in blocks]
+    after = [(reread[k].text.upper() if t.isupper() else reread[k].text.lower()) if k in reread else t
+             for k, t in enumerate(before)]
+
+    def broken(labels: list[str | None]) -> int:
+        ranks = [ord(labels[k].lower()) for k in order if labels[k] is not None and len(labels[k]) == 1]
+        return sum(x > y for i, x in enumerate(ranks) for y in ranks[i + 1:])
+
+    named = [t.lower() for t in after if t is not None]
+    if len(set(named)) < len(named) or broken(after) >= broken(before):
+        return blocks
+    return [replace(b, label=after[k]) if k in reread else b for k, b in enumerate(blocks)]
+
+
 def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) -> list:
     """The scan's letters with those read at candidates' corners: a corner letter the scan missed that
     continues its series (ranks up to one past its last) joins it (a glyph on a picture or beside a tick
@@ -375,7 +408,9 @@ def _corner_letters(blocks: list[Block], found: list, allowed: set[str] | None) 
         if scanned is not None:
             rank = label_rank(text)
             pick = {label_rank(t): f for t, f in by_text.items()}
+            # (not on the glyph of another member, which the scan read as that member)
             if (scanned.score < SURE <= letter.score and box_iou(scanned.box, letter.box) == 0
+                    and not any(box_inside_share(f.box, letter.box) >= 0.5 for f in found if f is not scanned)
                     and order_conflicts(rank, letter, pick) <= order_conflicts(rank, scanned, pick)):
                 out[out.index(scanned)] = by_text[text] = letter
             continue
