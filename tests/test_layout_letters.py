@@ -547,11 +547,14 @@ def test_corner_letters_the_scan_read_otherwise_take_the_scan_reads_that_restore
 def test_narrow_letters_read_in_each_others_places_are_exchanged():
     from panel2patch.parsers.labels.scan import FoundLabel, _unswapped
 
-    def at(text, x, y):
-        return FoundLabel(text, (x, y, x + 8, y + 20), 0.8)
+    def at(text, x, y, score=0.6):
+        return FoundLabel(text, (x, y, x + 8, y + 20), score)
 
     series = [at("h", 0, 0), at("l", 0, 100), at("j", 100, 100), at("k", 200, 100), at("i", 0, 200)]
     assert [f.text for f in _unswapped(series)] == ["h", "i", "j", "k", "l"]
+    # a sure read stands
+    sure = [at("h", 0, 0), at("l", 0, 100, 0.95), at("j", 100, 100), at("k", 200, 100), at("i", 0, 200)]
+    assert _unswapped(sure)[1].text == "l"
     in_order = [at("h", 0, 0), at("i", 0, 100), at("j", 100, 100), at("k", 200, 100), at("l", 0, 200)]
     assert [f.text for f in _unswapped(in_order)] == ["h", "i", "j", "k", "l"]
 

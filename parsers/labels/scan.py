@@ -499,29 +499,35 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
 
 #: Narrow letters the recogniser confuses with one another on their own (a dot lost, a tail unseen).
 NARROW = "ijl"
+#: Reads below this confidence may be exchanged among narrow letters.
+UNSURE = 0.8
 
 
 def _unswapped(series: list[FoundLabel]) -> list[FoundLabel]:
-    """``series`` with the reads of its narrow letters (:data:`NARROW`) exchanged where that puts the
-    series in reading order (``l`` read on the ``i``, ``i`` on the ``l``)."""
+    """``series`` with the unsure reads of its narrow letters (:data:`NARROW`) exchanged where that puts
+    them in reading order with all other members (``l`` read on the ``i``, ``i`` on the ``l``)."""
     import itertools
 
-    narrow = [k for k, f in enumerate(series) if len(f.text) == 1 and f.text.lower() in NARROW]
+    # (unsure reads only: a sure one is the recogniser's word on that glyph)
+    narrow = [k for k, f in enumerate(series) if len(f.text) == 1 and f.text.lower() in NARROW and f.score < UNSURE]
     if len(narrow) < 2:
         return series
 
-    def broken(members: list[FoundLabel]) -> int:
+    def broken(members: list[FoundLabel], among: list[int]) -> int:
         pick = {label_rank(f.text): f for f in members}
-        return sum(order_conflicts(r, f, pick) for r, f in pick.items())
+        return sum(order_conflicts(label_rank(members[k].text), members[k], pick) for k in among)
 
-    best, least = series, broken(series)
+    # an exchange must put the narrow letters in order with every other member: with a member missing
+    # (the ``i`` unread), fewer conflicts alone would shift the reads along
+    if broken(series, narrow) == 0:
+        return series
     for texts in itertools.permutations([series[k].text for k in narrow]):
         trial = list(series)
         for k, text in zip(narrow, texts):
             trial[k] = FoundLabel(text, series[k].box, series[k].score)
-        if (n := broken(trial)) < least:
-            best, least = trial, n
-    return best
+        if broken(trial, narrow) == 0:
+            return trial
+    return series
 
 
 def lines_up(letter: FoundLabel, letters: Sequence[FoundLabel]) -> bool:
