@@ -10,6 +10,7 @@ letter on, one glyph per letter, of one height (within 25 %).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ SAME_SHAPE = set("cosuvwxz")
 X_HEIGHT = 0.7
 #: Capitals that reach below the baseline in many serif faces, and by how much of a capital's height.
 DESCENDING, DESCENT = set("JQ"), 0.2
+#: OCR confidence of a sure letter read (the scan keeps letters read down to 0.35).
+SURE = 0.8
 #: A label word: a letter and a numeral (``A1``, ``b12``, ``Aii``), as sub-panels are lettered.
 LABEL_WORD = re.compile(r"^[A-Za-z](?:[1-9][0-9]?|(?:i{1,3}|iv|vi{0,3}|ix|x))$")
 
@@ -76,13 +79,14 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     """
     gray = _luminance(rgb)
     max_h = max(32.0, max_height_frac * min(gray.shape))
+    # glyph heights looked at: with known letters, only theirs can join them (:func:`_lined_up`; a label
+    # word's box reaches a little above its letter)
+    shortest, tallest = min_glyph, max_h
     if known:
-        # only glyphs of the known letters' height can join them (:func:`_lined_up`); a label word's
-        # box reaches a little above its letter
         lo, hi = _heights(known)
-        min_glyph, max_h = max(min_glyph, int(lo / 1.2)), min(max_h, hi)
+        shortest, tallest = max(min_glyph, int(lo / 1.2)), min(max_h, hi)
     (dark, dark_dotted, dark_words), (light, light_dotted, light_words) = (
-        _glyphs(gray, tone, min_glyph, max_h) for tone in (True, False))
+        _glyphs(gray, tone, shortest, tallest) for tone in (True, False))
     # ``i`` and ``j`` with their dot are read on their own (their stem alone may be a glyph already),
     # and so are label words (``A1``, ``Bii``)
     glyphs, dotted, words = dark + light, dark_dotted + light_dotted, dark_words + light_words
@@ -90,7 +94,7 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     # wide glyphs (m, w) and glyphs freed from a rule are read apart, after the others: OCR reads a
     # glyph in the company of those it is read with, and those reads are not to change
     apart = [g for g in glyphs if _wide(g[0])] + [
-        g for g in _lone_glyphs(gray, True, min_glyph, max_h, ink=_without_rules(gray < 128, max_h))
+        g for g in _lone_glyphs(gray, True, shortest, tallest, ink=_without_rules(gray < 128, max_h))
         if g[0] not in boxes]
     glyphs = [g for g in glyphs if not _wide(g[0])]
     if len(glyphs) + len(apart) + len(dotted) + len(words) < 2 and not known:
@@ -499,17 +503,13 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
 
 #: Narrow letters the recogniser confuses with one another on their own (a dot lost, a tail unseen).
 NARROW = "ijl"
-#: Reads below this confidence may be exchanged among narrow letters.
-UNSURE = 0.8
 
 
 def _unswapped(series: list[FoundLabel]) -> list[FoundLabel]:
     """``series`` with the unsure reads of its narrow letters (:data:`NARROW`) exchanged where that puts
     them in reading order with all other members (``l`` read on the ``i``, ``i`` on the ``l``)."""
-    import itertools
-
     # (unsure reads only: a sure one is the recogniser's word on that glyph)
-    narrow = [k for k, f in enumerate(series) if len(f.text) == 1 and f.text.lower() in NARROW and f.score < UNSURE]
+    narrow = [k for k, f in enumerate(series) if len(f.text) == 1 and f.text.lower() in NARROW and f.score < SURE]
     if len(narrow) < 2:
         return series
 

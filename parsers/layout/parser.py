@@ -53,6 +53,7 @@ from panel2patch.data import FigureParse, Panel
 from panel2patch.images import to_rgb
 from panel2patch.parsers.boxes import box_contains, box_inside_share, box_iou, box_union
 
+from ..labels.scan import SURE
 from .foreground import background_colour, foreground_mask, reduce_mask
 from .merging import Series, merge_unlabelled
 from .partition import ONE_LINE, partition
@@ -63,10 +64,6 @@ if TYPE_CHECKING:
 
     from ..labels.reader import LabelReader
     from ..labels.sequence import LabelReading
-
-
-#: OCR confidence of a sure letter read (the scan keeps letters read down to 0.35).
-SURE = 0.8
 
 
 class LayoutParser(FigureParser):

@@ -122,11 +122,9 @@ def _filled_shape(sub: np.ndarray, solidity: float, full, size: float, triangles
     import cv2
 
     # A shaft and barbs leave much of the hull empty.
-    arrow = _arrow(sub) if solidity <= 0.8 else None
+    arrow = _arrow_marker(sub, full, size) if solidity <= 0.8 else None
     if arrow is not None:
-        tip, tail, score = arrow
-        return FoundMarker("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail,
-                      size=size)
+        return arrow
     if not triangles:
         return None
     # One-pixel spurs (texture touching the marker) spoil a small triangle's outline: open first.
@@ -164,20 +162,14 @@ def _outlined_triangle(sub: np.ndarray, outer: np.ndarray, hole: np.ndarray) -> 
     outer_area, hole_area = cv2.contourArea(outer), cv2.contourArea(hole)
     if outer_area <= 0 or hole_area < 0.2 * outer_area:
         return None
-    filled = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.uint8)
-    cv2.drawContours(filled, [outer], -1, 1, thickness=cv2.FILLED)
-    filled = filled[1:-1, 1:-1]
     if cv2.convexHull(outer) is None or outer_area / max(cv2.contourArea(cv2.convexHull(outer)), 1.0) < 0.85:
         return None
     if hole_area < 0.3 * outer_area:  # a thin rim around the fill, not a letter's bowl (P, R, D)
         return None
     # A thin rim all round: nearly every rim pixel lies close to the fill (a letter's stem does not).
-    fill = filled & (1 - sub)
-    if not fill.any():
+    if (rim := _rim(sub, outer)) is None or float(np.percentile(rim[1], 90)) > 0.2 * max(sub.shape):
         return None
-    dist = cv2.distanceTransform((1 - fill).astype(np.uint8), cv2.DIST_L2, 3)
-    if float(np.percentile(dist[sub.view(bool)], 90)) > 0.2 * max(sub.shape):
-        return None
+    filled = rim[0]
     tri = _triangle(outer, float(filled.sum()))
     # Drawn outlines fill their triangle closely (0.92 and up); outlined letters (P, D) fit loosely.
     if tri is None or tri[3] < 0.9:
@@ -211,23 +203,35 @@ def _outlined_arrow(sub: np.ndarray, outer: np.ndarray, hole: np.ndarray) -> Fou
     outer_area, hole_area = cv2.contourArea(outer), cv2.contourArea(hole)
     if outer_area <= 0 or hole_area < 0.25 * outer_area:
         return None
+    # A thin rim all round: every rim pixel lies close to the fill (a letter's stem or bar does not).
+    if (rim := _rim(sub, outer)) is None or float(rim[1].max()) > max(3.0, 0.08 * max(sub.shape)):
+        return None
+    ch, cw = sub.shape
+    return _arrow_marker(rim[0], (0.0, 0.0, float(cw), float(ch)), float(max(cw, ch)))
+
+
+def _rim(sub: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The outline ``outer`` filled (``uint8`` 0/1, in ``sub``'s pixels) and, for each pixel of ``sub``,
+    its distance to the fill it encloses; None when it encloses nothing."""
+    import cv2
+
     filled = np.zeros((sub.shape[0] + 2, sub.shape[1] + 2), np.uint8)
     cv2.drawContours(filled, [outer], -1, 1, thickness=cv2.FILLED)
     filled = filled[1:-1, 1:-1]
-    # A thin rim all round: every rim pixel lies close to the fill (a letter's stem or bar does not).
     fill = filled & (1 - sub)
     if not fill.any():
         return None
     dist = cv2.distanceTransform((1 - fill).astype(np.uint8), cv2.DIST_L2, 3)
-    if float(dist[sub.view(bool)].max()) > max(3.0, 0.08 * max(sub.shape)):
-        return None
-    arrow = _arrow(filled)
+    return filled, dist[sub.view(bool)]
+
+
+def _arrow_marker(mask: np.ndarray, full, size: float) -> FoundMarker | None:
+    """An ``arrow`` marker where ``mask`` passes :func:`_arrow`."""
+    arrow = _arrow(mask)
     if arrow is None:
         return None
     tip, tail, score = arrow
-    ch, cw = sub.shape
-    return FoundMarker("arrow", _grow((0.0, 0.0, float(cw), float(ch)), tip), score, tip=tip,
-                       direction=_angle(tail, tip), tail=tail, size=float(max(cw, ch)))
+    return FoundMarker("arrow", _grow(full, tip), score, tip=tip, direction=_angle(tail, tip), tail=tail, size=size)
 
 
 def _contour_shape(sub: np.ndarray):
