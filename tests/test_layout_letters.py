@@ -175,6 +175,30 @@ def test_a_complete_series_goes_on_inside_a_panel_of_touching_pictures():
 
 
 
+def test_a_series_going_on_inside_a_panel_is_looked_for_across_the_whole_figure():
+    """A, B and C head separate panels; D, E, F and G head four pictures inside one frame, which gutter
+    cutting takes for one panel labelled D. The scan for letters continuing the complete corner series
+    a-d in line with them finds F (under D) but not G, in line with no letter of a-d; once that scan
+    shows the candidates merged panels, the whole figure is scanned."""
+    canvas = Image.new("RGB", (1200, 1140), "white")
+    d = ImageDraw.Draw(canvas)
+    boxes = []
+    for k, x in enumerate((40, 440, 840)):
+        canvas.paste(photo(340, 300, 20 + k), (x, 60))
+        boxes.append((x, 60, x + 340, 360))
+    for k, (x, y, w) in enumerate(((60, 440, 480), (600, 440, 540), (60, 790, 600), (720, 790, 420))):
+        canvas.paste(photo(w, 300, 40 + k), (x, y))
+        boxes.append((x, y, x + w, y + 300))
+    d.rectangle((30, 420, 1170, 1110), outline="black", width=4)
+    for k, (x, y) in enumerate(b[:2] for b in boxes):
+        d.rectangle((x + 6, y + 6, x + 46, y + 50), fill="white")
+        d.text((x + 12, y + 8), "ABCDEFG"[k], font=font(36), fill="black")
+    panels = LayoutParser().parse(canvas).panels
+    assert [p.label for p in panels] == list("ABCDEFG"), [(p.label, p.box) for p in panels]
+    for p, box in zip(panels, boxes):
+        assert box_iou(p.box, box) > 0.8, (p.label, p.box, box)
+
+
 def test_scan_reads_the_small_members_missing_inside_the_series():
     """Only the tallest glyphs are read first (``most``): x-height letters (a, c, e) of a lower-case
     series may miss the cut; those lined up with the letters found fill the series's gaps."""

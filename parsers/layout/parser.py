@@ -253,7 +253,8 @@ class LayoutParser(FigureParser):
 
         The candidates stay as they are when their own letters already are a complete series
         ``a, b, c ...`` of three or more that no further letter continues (the scan then reads only glyphs
-        of their height that they do not cover, and a further letter must line up with another), or when
+        of their height that they do not cover, and a further letter must line up with another; where one
+        does, the candidates merged panels, and the whole figure is scanned as when no series is known), or when
         the scan finds fewer than three letters, fewer than three quarters as many as the corner reading,
         or no more than it when those sit at another corner than the top-left. Letters read at candidates' corners that the scan
         missed join it (:func:`_corner_letters`); a letter whose cell holds no panel-sized ink is
@@ -272,6 +273,8 @@ class LayoutParser(FigureParser):
             found = scan_labels(rgb, self.reader, known=known, seen=reading.seen)
             if not _continues(found, known):
                 return blocks
+            # the series goes on: the candidates merged panels, whose letters may sit anywhere
+            found = scan_labels(rgb, self.reader, seen=reading.seen)
         else:
             found = scan_labels(rgb, self.reader, seen=reading.seen)
         if allowed:
