@@ -283,9 +283,10 @@ def test_glyphs_freed_from_a_rule_grow_the_series_but_never_replace_it():
     upper = [at(ch, k) for k, ch in enumerate("ABCD")]
     series, used = _grown(upper, [at("E", 4)])
     assert [f.text for f in series] == list("ABCDE") and len(used) == 5
-    # a longer lower-case series read from small glyphs would win on its own; it may not take over
-    lower = [at(ch, 6 + k, 0.5, 20) for k, ch in enumerate("abcd")]
-    series, used = _grown(upper + lower, [at("e", 10, 0.5, 20), at("f", 11, 0.5, 20)])
+    # grown by two, a lower-case series of smaller letters would win on its own (more evidence in
+    # all); it may not take over
+    lower = [at(ch, 6 + k, 0.9, 22) for k, ch in enumerate("abcd")]
+    series, used = _grown(upper + lower, [at("e", 10, 0.9, 22), at("f", 11, 0.9, 22)])
     assert [f.text for f in series] == list("ABCD") and len(used) == 8
 
 
@@ -596,3 +597,16 @@ def test_a_sure_corner_read_does_not_take_the_glyph_of_another_member():
     # away from any member's glyph, the sure corner read replaces the unsure scan read
     blocks = [Block((0, 0, 9, 9), (0, 0, 9, 9), 0, label="i", label_box=(300, 98, 310, 127), label_score=0.95)]
     assert [f.box for f in _corner_letters(blocks, found, None) if f.text == "i"] == [(300.0, 98.0, 310.0, 127.0)]
+
+
+def test_of_two_series_the_one_of_sure_tall_letters_wins_over_a_longer_one_of_small_unsure_reads():
+    """Rotated axis titles and legends read as small unsure lower-case letters may spell a longer
+    series than the panel letters; the sure reads of the taller letters are the labels."""
+    from panel2patch.parsers.labels.scan import FoundLabel, _series
+
+    panels = [FoundLabel(ch, (20 + 500 * (k % 2), 20 + 400 * (k // 2), 46, 60 + 400 * (k // 2)), 0.95)
+              for k, ch in enumerate("ABCD")]
+    axis = [FoundLabel(ch, (300 + 30 * k, 700, 310 + 30 * k, 714), 0.6) for k, ch in enumerate("abcdef")]
+    assert [f.text for f in _series(panels + axis)] == list("ABCD")
+    # alone, the small letters are still a series
+    assert [f.text for f in _series(axis)] == list("abcdef")

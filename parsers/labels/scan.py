@@ -469,12 +469,13 @@ def _bowed(mask: np.ndarray) -> bool:
 
 
 def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
-    """The longest series ``A, B, C ...`` (one case, one height: within 25 %, ``J`` and ``Q`` with their
-    descent, or for lower case within the span of x-height and ascender letters) among the letters
-    read; members may be missing, but the series starts at its first letter and at least two thirds of
-    the members up to its last one are present. One height means one case: a lone letter read
-    in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its confidence,
-    unless its shape shows the case."""
+    """The series ``A, B, C ...`` with the most evidence (its letters' confidences weighted by their
+    heights; then the longest) among the letters read. A series has one case and one height (within
+    25 %, ``J`` and ``Q`` with their descent, or for lower case within the span of x-height and
+    ascender letters); members may be missing, but the series starts at its first letter and at least
+    two thirds of the members up to its last one are present. One height means one case: a lone letter
+    read in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its
+    confidence, unless its shape shows the case."""
     best: list[FoundLabel] = []
     for upper in (True, False):
         own = []
@@ -493,12 +494,16 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             stems = [f for f in band if stray_stem(f, chosen)]
             if stems:
                 chosen = _in_order([f for f in band if f not in stems])
-            # of equally long series, the one of taller letters (panel letters are set larger than
-            # the letters of a diagram), then the surer one
-            if (len(chosen), _height(chosen), sum(f.score for f in chosen)) > (
-                    len(best), _height(best), sum(f.score for f in best)):
+            # the series with the most evidence: sure reads of tall letters (panel letters are set
+            # larger than the letters of a diagram or an axis title); then the longer, the taller
+            if (_evidence(chosen), len(chosen), _height(chosen)) > (_evidence(best), len(best), _height(best)):
                 best = chosen
     return _unswapped(best) if len(best) >= 2 else []
+
+
+def _evidence(series: list[FoundLabel]) -> float:
+    """How strongly letters spell a series: their confidences weighted by their heights."""
+    return sum(f.score * (f.box[3] - f.box[1]) for f in series)
 
 
 #: Narrow letters the recogniser confuses with one another on their own (a dot lost, a tail unseen).
