@@ -326,6 +326,10 @@ def test_read_helpers():
     assert series_style([("a", 0.9), ("b", 0.9), ("ii", 0.3)]) == "letter"
     assert interpretations("8", "letter", True) == [("B", 0.5)]
     assert interpretations("81", "numbered", True) == [("B1", 0.6)]
+    # a label word keeps the series' case (``a1, a2, b1`` printed in lower case stay lower case)
+    assert interpretations("a1", "numbered", False) == [("a1", 1.0)]
+    assert interpretations("a1", "numbered", True) == [("A1", 1.0)]
+    assert interpretations("81", "numbered", False) == []  # a digit looks like a capital only
     assert interpretations("m", "roman", False) == [("iii", 0.6)]
 
 

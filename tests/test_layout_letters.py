@@ -610,3 +610,62 @@ def test_of_two_series_the_one_of_sure_tall_letters_wins_over_a_longer_one_of_sm
     assert [f.text for f in _series(panels + axis)] == list("ABCD")
     # alone, the small letters are still a series
     assert [f.text for f in _series(axis)] == list("abcdef")
+
+
+def circled(canvas: Image.Image, x: int, y: int, ch: str, size: int, ring: int, width: int = 2) -> None:
+    """``ch`` printed at ``(x, y)`` inside a circle of diameter ``ring`` (``width`` thick) centred on the letter."""
+    d = ImageDraw.Draw(canvas)
+    left, top, right, bottom = d.textbbox((x, y), ch, font=font(size))
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    d.ellipse((cx - ring / 2, cy - ring / 2, cx + ring / 2, cy + ring / 2), outline="black", width=width)
+    d.text((x, y), ch, font=font(size), fill="black")
+
+
+def test_the_letter_inside_a_circle_it_touches_is_the_glyph():
+    from panel2patch.parsers.labels.scan import _in_ring
+
+    canvas = Image.new("RGB", (120, 120), "white")
+    circled(canvas, 40, 30, "A", 40, 44)  # the circle grazes the letter
+    ink = np.asarray(canvas.convert("L")) < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    found = _in_ring(crop)
+    assert found is not None
+    (x0, y0, x1, y1), letter = found
+    # the letter's box: well inside the circle, about the letter's height
+    assert 0 < y0 and y1 < crop.shape[0] and 0.5 * crop.shape[0] <= y1 - y0 <= 0.8 * crop.shape[0]
+    assert letter.sum() < crop.sum() and not letter[:, :2].any() and not letter[:2, :].any()
+    # a letter that is round itself, filled or open, holds no letter
+    for ch in "ODQ":
+        plain = Image.new("RGB", (120, 120), "white")
+        ImageDraw.Draw(plain).text((30, 20), ch, font=font(60), fill="black")
+        ink = np.asarray(plain.convert("L")) < 128
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        assert _in_ring(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]) is None, ch
+
+
+def test_scan_reads_circled_letters_whether_or_not_they_touch_their_circle():
+    """Letters in circles drawn tight round them (the circle within the letter's surround, or
+    touching the letter) are the series; the series has the letters' height, not the circles'."""
+    canvas = Image.new("RGB", (1000, 800), "white")
+    for k, ch in enumerate("ABCD"):
+        r, c = divmod(k, 2)
+        canvas.paste(photo(380, 300, 30 + k), (80 + 480 * c, 60 + 380 * r))
+        circled(canvas, 20 + 480 * c, 20 + 380 * r, ch, 28, 30 if k % 2 else 27, width=3)
+    found = scan_labels(np.asarray(canvas), reader())
+    assert [f.text for f in found] == list("ABCD")
+    heights = [f.box[3] - f.box[1] for f in found]
+    assert max(heights) < 30 and max(heights) <= 1.25 * min(heights)
+
+
+def test_a_lower_case_series_spans_x_height_to_ascender_letters_and_no_further():
+    from panel2patch.parsers.labels.scan import FoundLabel, _series
+
+    def at(ch: str, k: int, h: int) -> FoundLabel:
+        return FoundLabel(ch, (30.0 + 500 * (k % 2), 30.0 + 400 * (k // 2), 50.0 + 500 * (k % 2),
+                               30.0 + h + 400 * (k // 2)), 0.9)
+
+    # b and d rise above the x-height of a and c; an e half as tall as the d is other text
+    letters = [at("a", 0, 20), at("b", 1, 28), at("c", 2, 20), at("d", 3, 28), at("e", 4, 13)]
+    assert [f.text for f in _series(letters)] == list("abcd")
+    assert [f.text for f in _series(letters[:4] + [at("e", 4, 20)])] == list("abcde")

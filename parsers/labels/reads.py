@@ -143,8 +143,8 @@ def interpretations(text: str, style: str, upper: bool) -> list[tuple[str, float
             return []
         head, digits = m.group(1), m.group(2)
         if head.isalpha():
-            return [(head.upper() + digits, 1.0)]
-        return [(_DIGIT_AS_LETTER[head] + digits, 0.6)] if head in _DIGIT_AS_LETTER else []
+            return [((head.upper() if upper else head.lower()) + digits, 1.0)]
+        return [(_DIGIT_AS_LETTER[head] + digits, 0.6)] if upper and head in _DIGIT_AS_LETTER else []
     if len(text) != 1:
         return []
     out: list[tuple[str, float]] = []

@@ -58,7 +58,8 @@ def scan_labels(rgb: np.ndarray, reader: LabelReader, min_confidence: float = 0.
     ``rgb`` is the ``H x W x 3`` uint8 figure. Candidates are glyphs of either tone (dark on a light
     surround, light on a dark one) that are one connected component ``min_glyph`` pixels to
     ``max_height_frac`` of the figure's shorter side high (at least 32 pixels), not wider than 1.7
-    times their height (``m``), on a surround of the other tone (80 % of the pixels around them) and
+    times their height (``m``), on a surround of the other tone (80 % of the pixels around them, a
+    circle drawn round them aside; a letter touching its circle is the ink inside it: :func:`_in_ring`) and
     alone on their line (no glyph of text size within half their height beside them, brackets and a
     full stop apart: not part of a word or a number; a bracket reaches below the letter's baseline).
     A dark letter touching a thin rule or frame line (:func:`_without_rules`) counts too, and so do a
@@ -379,7 +380,9 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         pad = max(2, int(0.25 * h[k]))
         ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
         mine = _members(lab[ys, xs], k, parts)
-        around = gray[ys, xs][~mine]
+        # a circle or box drawn tight round the letter is no part of its surround
+        rings = np.flatnonzero((x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k]) & (h <= 2 * h[k]))
+        around = gray[ys, xs][~(mine | np.isin(lab[ys, xs], rings + 1))]
         if not around.size:
             continue
         if contrast is None:
@@ -418,8 +421,53 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         pad = max(2, int(0.15 * h[k]))
         x0, y0 = max(0, x[k] - pad), max(0, y[k] - pad)
         own = _members(lab[y0:min(height, y1[k] + pad), x0:min(width, x1[k] + pad)], k, parts)
-        out.append(((int(x[k]), int(y[k]), int(x1[k]), int(y1[k])), np.where(own, 0, 255).astype(np.uint8)))
+        box = (int(x[k]), int(y[k]), int(x1[k]), int(y1[k]))
+        # a circled letter touching its circle is one component: the letter is what the circle holds
+        ringed = None if k in parts else _in_ring(lab[y[k]:y1[k], x[k]:x1[k]] == k + 1)
+        if ringed is not None:
+            (a, b, c, d), letter = ringed
+            box = (box[0] + a, box[1] + b, box[0] + c, box[1] + d)
+            own = np.pad(letter[b:d, a:c], max(2, int(0.15 * (d - b))))
+        out.append((box, np.where(own, 0, 255).astype(np.uint8)))
     return out
+
+
+def _in_ring(ink: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The letter inside a circle drawn round it and touching it (``ink``: the one component of both,
+    cropped to it): the letter's box in the crop and the crop's ink less the circle. None unless the
+    component is a thin closed circle (its filled shape a disc) holding ink of at least a third of its
+    height."""
+    import cv2
+    from scipy import ndimage
+
+    h, w = ink.shape
+    if h < 12 or not 0.85 * h <= w <= 1.18 * h:
+        return None
+    disc = ndimage.binary_fill_holes(ink)
+    # a disc fills pi/4 of its bounding box; a filled letter (B, D, O) fills more or is not round
+    if not 0.7 <= disc.sum() / (h * w) <= 0.86:
+        return None
+    # the circle's thickness: the ink run from the disc's edge inwards, across the middle rows and
+    # columns (where the letter touches the circle, the run is longer: the median of the shorter side)
+    runs = []
+    for line in (*ink[h // 3:2 * h // 3], *ink.T[w // 3:2 * w // 3]):
+        on = np.flatnonzero(line)
+        if on.size:
+            gaps = np.flatnonzero(~line[on[0]:on[-1] + 1])
+            runs.append(int(gaps[0]) if gaps.size else on.size)
+    thick = float(np.median(runs)) if runs else 0.0
+    if not 1 <= thick <= 0.2 * h:
+        return None
+    # the letter is the ink deeper inside the disc than the circle's line and, where the letter
+    # touches the circle and their joint band is thicker, inside the circle's inner radius
+    depth = cv2.distanceTransform(np.pad(disc, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ys, xs = np.nonzero(disc)
+    radius = np.hypot(np.arange(h)[:, None] - ys.mean(), np.arange(w)[None, :] - xs.mean())
+    letter = ink & (depth > thick + 1) & (radius < np.sqrt(disc.sum() / np.pi) - thick - 1)
+    rows, cols = np.flatnonzero(letter.any(axis=1)), np.flatnonzero(letter.any(axis=0))
+    if rows.size == 0 or rows[-1] + 1 - rows[0] < h / 3:
+        return None
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1), letter
 
 
 def _members(lab: np.ndarray, k: int, parts: dict[int, tuple[int, ...]]) -> np.ndarray:
@@ -471,8 +519,8 @@ def _bowed(mask: np.ndarray) -> bool:
 def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
     """The series ``A, B, C ...`` with the most evidence (its letters' confidences weighted by their
     heights; then the longest) among the letters read. A series has one case and one height (within
-    25 %, ``J`` and ``Q`` with their descent, or for lower case within the span of x-height and
-    ascender letters); members may be missing, but the series starts at its first letter and at least
+    25 %, ``J`` and ``Q`` with their descent; for lower case, x-height and ascender letters, up to
+    1.55 times the shortest, ``j`` twice); members may be missing, but the series starts at its first letter and at least
     two thirds of the members up to its last one are present. One height means one case: a lone letter
     read in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its
     confidence, unless its shape shows the case."""
@@ -485,10 +533,12 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             own.append(FoundLabel((ch.upper() if upper else ch.lower()) + tail, f.box,
                                   f.score if same else 0.5 * f.score))
         for ref in {round(f.box[3] - f.box[1]) for f in own}:
-            # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g)
-            lo, hi = (0.8, 1.25) if upper else (0.65, 1.55)
-            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= (
-                hi + DESCENT if upper and f.text in DESCENDING else hi) * ref]
+            # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g), up
+            # to about 1.5 times as tall (``j``, dot and descender, up to twice); the band runs up
+            # from the shortest of them
+            lo, hi = (0.8, 1.25) if upper else (1.0, 1.55)
+            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= ref * (
+                (hi + DESCENT if f.text in DESCENDING else hi) if upper else (2.0 if f.text == "j" else hi))]
             chosen = _in_order(band)
             # a bare stem is a member only where it lines up with another, as panel letters do
             stems = [f for f in band if stray_stem(f, chosen)]
