@@ -86,6 +86,21 @@ def test_partition_prefers_the_widest_of_equally_clean_gutters():
     assert cells[2] == (50, 5, 95, 95)
 
 
+def test_a_gutter_is_lines_as_clean_as_the_cleanest_not_a_charts_sparse_lines():
+    mask = np.zeros((140, 240), bool)
+    mask[2:58, 2:100] = True  # A, a picture
+    mask[2:58, 124:170] = True  # B, a picture
+    mask[64:138, 2:98] = True  # C, a picture under A, below a clean 6-line gutter
+    mask[64:138, 108] = True  # D, a chart: its y axis,
+    mask[135, 109:236] = True  # its x axis (columns through it, under the A-B gap, are nearly clean),
+    mask[90:135, 160:170] = True  # and a bar
+    anchors = [(2, 2, 6, 6), (124, 2, 128, 6), (2, 64, 6, 68), (96, 64, 100, 68)]
+    cells = partition(mask, anchors)
+    assert cells is not None
+    # the rows are cut apart first: B's cell ends above the chart, the chart spans under B
+    assert cells[1] == (124, 2, 170, 58) and cells[3][2] == 236, cells
+
+
 def test_partition_cuts_at_the_gutter_before_a_letter_though_an_arrow_crosses_it():
     mask = np.zeros((100, 100), bool)
     mask[10:90, 5:19] = True  # A: two parts with a clean stripe between them
@@ -389,6 +404,10 @@ def test_a_letter_inside_a_pictures_lower_or_right_edge_stands_for_its_top_left(
     assert _top_left((25, 160, 33, 170), white, [], []) == (25, 20, 33, 30)
     # a picture holds one letter anywhere across it, not only in the column above the letter
     assert _top_left((25, 160, 33, 170), white, [], [(200, 25, 208, 35)]) == (25, 160, 33, 170)
+    # a white bracket after the white letter (``B)``) is no gutter: the letter is not at the picture's
+    # right edge
+    white[160:170, 35:37] = False
+    assert _top_left((25, 160, 33, 170), white, [], []) == (25, 20, 33, 30)
 
 
 def test_a_letter_at_a_pictures_foot_and_the_next_at_the_top_of_the_picture_below_are_both_kept():

@@ -475,6 +475,10 @@ def _top_left(letter: IBox, mask: np.ndarray, boxes: list[IBox], others: list[IB
     # the picture's width at the letter's height, then its lines across that width (an arrow or a white
     # patch above the letter is no gutter)
     left, right = run(mask[y0:y1, :x0].mean(axis=0)[::-1], 1), run(mask[y0:y1, x1:].mean(axis=0), 1)
+    if right <= h and y0 >= h:
+        # a bracket or full stop after a white letter (``B)``) is no gutter: where the picture goes
+        # on just above the letter, the letter is not at its right edge
+        right = max(right, run(mask[y0 - h:y0, x1:].mean(axis=0), 1))
     cols = slice(x0 - left, x1 + right)
     up, down = run(mask[:y0, cols].mean(axis=1)[::-1], 2), run(mask[y1:, cols].mean(axis=1), 2)
     found = moved(x0 - left, y0 - up, x1 + right, y1 + down)

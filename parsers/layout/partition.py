@@ -6,7 +6,7 @@ two groups: above and below a horizontal line, or left and right of a vertical o
 where it crosses the least ink between the two groups, nearest the letters it opens (a panel starts at
 its letter; the space before it is the gutter), or at a nearly clean line just before those letters
 (a gutter crossed by an arrow), but before a frame edge or rule that heads them; of equally clean
-cuts, the one along the widest gutter wins. A panel is
+cuts, the one along the widest gutter (lines as clean as the cleanest) wins. A panel is
 then the ink of its cell. Unlike gutter cutting, this keeps touching panels apart wherever a letter
 starts a new one, and keeps everything one letter governs (sub-images, rows of conditions, legends) in
 one panel.
@@ -106,12 +106,13 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
             elif local > least and local <= least + NEAR_INK * length:
                 at = hi - len(near) + 1 + int(np.flatnonzero(near <= local + CLEAN_SLACK * length)[-1])
             score = least / max(1, length)
-            width = _widest_run(clean)
+            width = _widest_run(ink <= least)
             if axis == 1:
                 parts = [((x0, y0, x1, at), first), ((x0, at, x1, y1), second)]
             else:
                 parts = [((x0, y0, at, y1), first), ((at, y0, x1, y1), second)]
-            # equally clean: the widest gutter, as in XY-cut (a gap inside a panel is narrower)
+            # equally clean: the widest gutter, as in XY-cut (a gap inside a panel is narrower); its
+            # lines are as clean as the cleanest (a chart's sparse lines, clean within the slack, are none)
             if best is None or score < best[0] - 1e-9 or (score <= best[0] + 1e-9 and width > best[1]):
                 best = (score, width, parts)
     return None if best is None else best[2]
