@@ -101,6 +101,20 @@ def test_a_gutter_is_lines_as_clean_as_the_cleanest_not_a_charts_sparse_lines():
     assert cells[1] == (124, 2, 170, 58) and cells[3][2] == 236, cells
 
 
+def test_ink_above_all_the_letters_costs_no_cut():
+    mask = np.zeros((100, 110), bool)
+    mask[0:3, :] = True  # a page's running text above the figure
+    mask[10:95, 4] = True  # A: a chart (y axis, x axis, a bar) beside B over C
+    mask[94, 4:44] = True
+    mask[60:94, 20:26] = True
+    mask[10:46, 50:105] = True  # B, a picture
+    mask[52:95, 50:105] = True  # C, a picture under B
+    cells = partition(mask, [(6, 10, 10, 14), (50, 10, 54, 14), (50, 52, 54, 56)])
+    assert cells is not None
+    # the clean column between the chart and the pictures, not a line through the chart under B
+    assert cells[0] == (4, 10, 44, 95), cells
+
+
 def test_partition_cuts_at_the_gutter_before_a_letter_though_an_arrow_crosses_it():
     mask = np.zeros((100, 100), bool)
     mask[10:90, 5:19] = True  # A: two parts with a clean stripe between them

@@ -64,6 +64,10 @@ def partition(mask: np.ndarray, anchors: Sequence[IBox]) -> list[IBox] | None:
 def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.ndarray, cols: np.ndarray,
               size: int) -> list[tuple[IBox, list[int]]] | None:
     x0, y0, x1, y1 = rect
+    # a panel starts at its letter: ink above (left of) all the block's letters, such as a page's
+    # running text over the figure, is in no panel of the block and costs no cut
+    top = max(y0, min(anchors[m][1] for m in members) - size)
+    left = max(x0, min(anchors[m][0] for m in members) - size)
     best: tuple[float, int, list[tuple[IBox, list[int]]]] | None = None
     for axis in (1, 0):  # horizontal lines first: figures are read in rows
         lo_i, hi_i = (1, 3) if axis == 1 else (0, 2)
@@ -83,11 +87,11 @@ def _best_cut(rect: IBox, members: list[int], anchors: Sequence[IBox], rows: np.
             if lo > hi:
                 continue
             if axis == 1:
-                ink = rows[lo:hi + 1, x1] - rows[lo:hi + 1, x0]
-                length = x1 - x0
+                ink = rows[lo:hi + 1, x1] - rows[lo:hi + 1, left]
+                length = x1 - left
             else:
-                ink = cols[y1, lo:hi + 1] - cols[y0, lo:hi + 1]
-                length = y1 - y0
+                ink = cols[y1, lo:hi + 1] - cols[top, lo:hi + 1]
+                length = y1 - top
             least = int(ink.min())
             clean = ink <= least + CLEAN_SLACK * length
             # of the cleanest lines, the one nearest the second group's letters; a panel starts at its
