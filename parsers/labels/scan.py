@@ -380,18 +380,14 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
         pad = max(2, int(0.25 * h[k]))
         ys, xs = slice(max(0, y[k] - pad), min(height, y1[k] + pad)), slice(max(0, x[k] - pad), min(width, x1[k] + pad))
         mine = _members(lab[ys, xs], k, parts)
-        # a circle or box drawn tight round the letter is no part of its surround
-        rings = np.flatnonzero((x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k]) & (h <= 2 * h[k]))
-        around = gray[ys, xs][~(mine | np.isin(lab[ys, xs], rings + 1))]
-        if not around.size:
-            continue
-        if contrast is None:
-            plain = (around >= 160) if dark else (around <= 95)
-        else:
-            level = float(np.median(gray[ys, xs][mine]))
-            plain = (around >= level + contrast) if dark else (around <= level - contrast)
-        if np.count_nonzero(plain) < 0.8 * plain.size:
-            continue
+        level = float(np.median(gray[ys, xs][mine])) if contrast is not None else 0.0
+        if not _plain(gray[ys, xs][~mine], dark, contrast, level):
+            # a circle or box drawn tight round the letter is no part of its surround
+            rings = np.flatnonzero((x <= x[k]) & (y <= y[k]) & (x1 >= x1[k]) & (y1 >= y1[k]) & (h <= 2 * h[k]))
+            rings = rings[rings != k]
+            if not rings.size or not _plain(gray[ys, xs][~(mine | np.isin(lab[ys, xs], rings + 1))], dark,
+                                            contrast, level):
+                continue
         # a component of text size beside it makes it part of a word or number; a picture, a frame or
         # an axis beside it does not, nor do brackets around it
         gap = 0.5 * h[k]
@@ -430,6 +426,18 @@ def _judged(gray: np.ndarray, lab: np.ndarray, xywh: tuple[np.ndarray, ...], can
             own = np.pad(letter[b:d, a:c], max(2, int(0.15 * (d - b))))
         out.append((box, np.where(own, 0, 255).astype(np.uint8)))
     return out
+
+
+def _plain(around: np.ndarray, dark: bool, contrast: int | None, level: float) -> bool:
+    """Whether 80 % of the ``around`` pixels are of the other tone than a glyph: light (dark) outright,
+    or with ``contrast``, that much lighter (darker) than the glyph's grey ``level``."""
+    if not around.size:
+        return False
+    if contrast is None:
+        plain = (around >= 160) if dark else (around <= 95)
+    else:
+        plain = (around >= level + contrast) if dark else (around <= level - contrast)
+    return bool(np.count_nonzero(plain) >= 0.8 * plain.size)
 
 
 def _in_ring(ink: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
