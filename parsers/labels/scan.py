@@ -528,10 +528,10 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
     """The series ``A, B, C ...`` with the most evidence (its letters' confidences weighted by their
     heights; then the longest) among the letters read. A series has one case and one height (within
     25 %, ``J`` and ``Q`` with their descent; for lower case, x-height and ascender letters, up to
-    1.55 times the shortest, ``j`` twice); members may be missing, but the series starts at its first letter and at least
-    two thirds of the members up to its last one are present. One height means one case: a lone letter
-    read in the other case (OCR has no context to tell ``d`` from ``D``) counts, at half its
-    confidence, unless its shape shows the case."""
+    1.55 times the shortest, ``j`` twice); members may be missing, but the series starts at its first
+    letter and at least two thirds of the members up to its last one are present. One height means one
+    case: a lone letter read in the other case (OCR has no context to tell ``d`` from ``D``) counts, at
+    half its confidence, unless its shape shows the case."""
     best: list[FoundLabel] = []
     for upper in (True, False):
         own = []
