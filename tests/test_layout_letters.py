@@ -637,7 +637,7 @@ def test_of_two_series_the_one_of_sure_tall_letters_wins_over_a_longer_one_of_sm
     series than the panel letters; the sure reads of the taller letters are the labels."""
     from panel2patch.parsers.labels.scan import FoundLabel, _series
 
-    panels = [FoundLabel(ch, (20 + 500 * (k % 2), 20 + 400 * (k // 2), 46, 60 + 400 * (k // 2)), 0.95)
+    panels = [FoundLabel(ch, (20 + 500 * (k % 2), 20 + 400 * (k // 2), 46 + 500 * (k % 2), 60 + 400 * (k // 2)), 0.95)
               for k, ch in enumerate("ABCD")]
     axis = [FoundLabel(ch, (300 + 30 * k, 700, 310 + 30 * k, 714), 0.6) for k, ch in enumerate("abcdef")]
     assert [f.text for f in _series(panels + axis)] == list("ABCD")
@@ -654,14 +654,19 @@ def circled(canvas: Image.Image, x: int, y: int, ch: str, size: int, ring: int, 
     d.text((x, y), ch, font=font(size), fill="black")
 
 
+def inked(canvas: Image.Image) -> np.ndarray:
+    """The canvas's dark ink, cropped to it."""
+    ink = np.asarray(canvas.convert("L")) < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
 def test_the_letter_inside_a_circle_it_touches_is_the_glyph():
     from panel2patch.parsers.labels.scan import _in_ring
 
     canvas = Image.new("RGB", (120, 120), "white")
     circled(canvas, 40, 30, "A", 40, 44)  # the circle grazes the letter
-    ink = np.asarray(canvas.convert("L")) < 128
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = inked(canvas)
     found = _in_ring(crop)
     assert found is not None
     (x0, y0, x1, y1), letter = found
@@ -672,9 +677,7 @@ def test_the_letter_inside_a_circle_it_touches_is_the_glyph():
     for ch in "ODQ":
         plain = Image.new("RGB", (120, 120), "white")
         ImageDraw.Draw(plain).text((30, 20), ch, font=font(60), fill="black")
-        ink = np.asarray(plain.convert("L")) < 128
-        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-        assert _in_ring(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]) is None, ch
+        assert _in_ring(inked(plain)) is None, ch
 
 
 def test_scan_reads_circled_letters_whether_or_not_they_touch_their_circle():

@@ -544,9 +544,8 @@ def _series(letters: list[FoundLabel]) -> list[FoundLabel]:
             # lower case mixes x-height letters (a, c, e) with ascenders and descenders (b, d, g), up
             # to about 1.5 times as tall (``j``, dot and descender, up to twice); the band runs up
             # from the shortest of them
-            lo, hi = (0.8, 1.25) if upper else (1.0, 1.55)
-            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= ref * (
-                (hi + DESCENT if f.text in DESCENDING else hi) if upper else (2.0 if f.text == "j" else hi))]
+            lo, hi, tall, tallest = (0.8, 1.25, DESCENDING, 1.25 + DESCENT) if upper else (1.0, 1.55, {"j"}, 2.0)
+            band = [f for f in own if lo * ref <= f.box[3] - f.box[1] <= (tallest if f.text in tall else hi) * ref]
             chosen = _in_order(band)
             # a bare stem is a member only where it lines up with another, as panel letters do
             stems = [f for f in band if stray_stem(f, chosen)]
